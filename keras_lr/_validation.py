@@ -1,0 +1,91 @@
+"""Argument validation shared by every public class.
+
+One message format, Keras's: ``Argument `x` must be > 0. Received: x=-1``.
+"""
+
+import math
+import numbers
+
+
+def _is_real(value):
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
+
+
+def require_number(name, value, *, minimum=None, maximum=None,
+                   min_inclusive=True, max_inclusive=True):
+    """Checks that `value` is a finite real number inside the given bounds.
+
+    Returns:
+        The value as a Python float.
+
+    Raises:
+        ValueError: naming the argument and the value received.
+    """
+    if not _is_real(value) or not math.isfinite(float(value)):
+        raise ValueError(
+            f"Argument `{name}` must be a finite number. "
+            f"Received: {name}={value!r}"
+        )
+    value = float(value)
+    if minimum is not None:
+        ok = value >= minimum if min_inclusive else value > minimum
+        if not ok:
+            op = ">=" if min_inclusive else ">"
+            raise ValueError(
+                f"Argument `{name}` must be {op} {minimum}. "
+                f"Received: {name}={value!r}"
+            )
+    if maximum is not None:
+        ok = value <= maximum if max_inclusive else value < maximum
+        if not ok:
+            op = "<=" if max_inclusive else "<"
+            raise ValueError(
+                f"Argument `{name}` must be {op} {maximum}. "
+                f"Received: {name}={value!r}"
+            )
+    return value
+
+
+def require_positive(name, value):
+    """Checks that `value` is a finite number > 0 and returns it as float."""
+    return require_number(name, value, minimum=0, min_inclusive=False)
+
+
+def require_non_negative(name, value):
+    """Checks that `value` is a finite number >= 0 and returns it as float."""
+    return require_number(name, value, minimum=0)
+
+
+def require_int(name, value, *, minimum=None):
+    """Checks that `value` is an integer (not a bool) >= `minimum`."""
+    if (not isinstance(value, numbers.Integral) or isinstance(value, bool)):
+        raise ValueError(
+            f"Argument `{name}` must be an integer. Received: {name}={value!r}"
+        )
+    value = int(value)
+    if minimum is not None and value < minimum:
+        raise ValueError(
+            f"Argument `{name}` must be >= {minimum}. Received: {name}={value!r}"
+        )
+    return value
+
+
+def require_one_of(name, value, choices):
+    """Checks that `value` is one of `choices`."""
+    if value not in choices:
+        expected = ", ".join(repr(c) for c in choices)
+        raise ValueError(
+            f"Argument `{name}` must be one of {expected}. "
+            f"Received: {name}={value!r}"
+        )
+    return value
+
+
+def require_type(name, value, types, description):
+    """Checks `isinstance(value, types)`; `description` names what is expected."""
+    if not isinstance(value, types):
+        raise TypeError(
+            f"Argument `{name}` must be {description}. "
+            f"Received: {name}={value!r} of type {type(value).__name__}"
+        )
+    return value

@@ -1,0 +1,104 @@
+"""Independent NumPy / plain-Python references for the schedules.
+
+Written from the published definitions (tensorflow-addons'
+`cyclical_learning_rate.py`, PyTorch's `CyclicLR` and `OneCycleLR`), in
+float64, without importing keras_lr.
+"""
+
+import math
+
+
+def tfa_cyclical(step, initial, maximal, step_size, scale_fn, scale_mode):
+    """tensorflow-addons' CyclicalLearningRate.__call__, in float64."""
+    cycle = math.floor(1 + step / (2 * step_size))
+    x = abs(step / step_size - 2 * cycle + 1)
+    mode_step = cycle if scale_mode == "cycle" else step
+    return initial + (maximal - initial) * max(0.0, 1 - x) * scale_fn(mode_step)
+
+
+def torch_cyclic(step, base_lr, max_lr, step_size_up, step_size_down=None,
+                 mode="triangular", gamma=1.0, scale_fn=None, scale_mode=None):
+    """PyTorch's CyclicLR.get_lr() at `last_epoch = step`."""
+    down = step_size_up if step_size_down is None else step_size_down
+    total_size = float(step_size_up + down)
+    step_ratio = step_size_up / total_size
+    if scale_fn is None:
+        if mode == "triangular":
+            scale_fn, scale_mode = (lambda x: 1.0), "cycle"
+        elif mode == "triangular2":
+            scale_fn, scale_mode = (lambda x: 1 / (2.0 ** (x - 1))), "cycle"
+        else:
+            scale_fn, scale_mode = (lambda x: gamma ** x), "iterations"
+    cycle = math.floor(1 + step / total_size)
+    x = 1.0 + step / total_size - cycle
+    if x <= step_ratio:
+        scale_factor = x / step_ratio
+    else:
+        scale_factor = (x - 1) / (step_ratio - 1)
+    base_height = (max_lr - base_lr) * scale_factor
+    if scale_mode == "cycle":
+        return base_lr + base_height * scale_fn(cycle)
+    return base_lr + base_height * scale_fn(step)
+
+
+def _torch_anneal(start, end, pct, strategy):
+    if strategy == "cos":
+        return end + (start - end) / 2.0 * (math.cos(math.pi * pct) + 1)
+    return (end - start) * pct + start
+
+
+def torch_one_cycle(step, max_lr, total_steps, pct_start=0.3,
+                    anneal_strategy="cos", div_factor=25.0,
+                    final_div_factor=1e4, three_phase=False,
+                    base_momentum=0.85, max_momentum=0.95):
+    """PyTorch's OneCycleLR.get_lr() (lr, momentum) at `last_epoch = step`.
+
+    Past `total_steps - 1` it returns the value at `total_steps - 1`: PyTorch
+    raises there, keras_lr documents that it holds the final value.
+    """
+    step = min(step, total_steps - 1)
+    initial_lr = max_lr / div_factor
+    min_lr = initial_lr / final_div_factor
+    if three_phase:
+        phases = [
+            (float(pct_start * total_steps) - 1, initial_lr, max_lr,
+             max_momentum, base_momentum),
+            (float(2 * pct_start * total_steps) - 2, max_lr, initial_lr,
+             base_momentum, max_momentum),
+            (total_steps - 1, initial_lr, min_lr, max_momentum, max_momentum),
+        ]
+    else:
+        phases = [
+            (float(pct_start * total_steps) - 1, initial_lr, max_lr,
+             max_momentum, base_momentum),
+            (total_steps - 1, max_lr, min_lr, base_momentum, max_momentum),
+        ]
+    start_step = 0
+    for i, (end_step, lr0, lr1, m0, m1) in enumerate(phases):
+        if step <= end_step or i == len(phases) - 1:
+            pct = (step - start_step) / (end_step - start_step)
+            return (_torch_anneal(lr0, lr1, pct, anneal_strategy),
+                    _torch_anneal(m0, m1, pct, anneal_strategy))
+        start_step = end_step
+    raise AssertionError("unreachable")
+
+
+def warmup(step, target_fn, warmup_steps, initial, shape, local_step):
+    """Warmup then `target_fn(local or global step)`, in float64."""
+    offset = warmup_steps if local_step else 0
+    if step >= warmup_steps:
+        return target_fn(step - offset)
+    target = target_fn(warmup_steps - offset)
+    p = step / warmup_steps
+    if shape == "linear":
+        return initial + (target - initial) * p
+    if shape == "cosine":
+        return initial + (target - initial) * (1 - math.cos(math.pi * p)) / 2
+    return initial * (target / initial) ** p
+
+
+def join(step, pieces, boundaries):
+    """optax.join_schedules semantics: piece i sees `step - boundaries[i-1]`."""
+    index = sum(1 for b in boundaries if step >= b)
+    offset = 0 if index == 0 else boundaries[index - 1]
+    return pieces[index](step - offset)
