@@ -5,6 +5,8 @@ and values) that also accept PyTorch's asymmetric cycles (`step_size_down`)
 and whose custom `scale_fn` survives `model.save()` / `load_model()`.
 """
 
+import warnings
+
 import keras
 from keras import ops
 
@@ -12,8 +14,8 @@ from keras_lr import _validation
 from keras_lr.schedules import _common
 
 
-def _check_scale_fn_serializable(scale_fn):
-    """Raises a clear error now rather than writing a file that cannot load."""
+def _scale_fn_problem(scale_fn):
+    """Why `scale_fn` cannot be saved and loaded again, or None if it can."""
     reason = None
     config = None
     if getattr(scale_fn, "__name__", None) == "<lambda>":
@@ -27,15 +29,25 @@ def _check_scale_fn_serializable(scale_fn):
         else:
             if restored is None:
                 reason = "it cannot be deserialized"
+    return reason, config
+
+
+_SCALE_FN_HINT = (
+    "Define `scale_fn` as a module-level function decorated with "
+    "`@keras.saving.register_keras_serializable(package=...)`, or use "
+    "`keras_lr.schedules.Triangular2CyclicalLearningRate` / "
+    "`ExponentialCyclicalLearningRate`, which need no function."
+)
+
+
+def _serialize_scale_fn(scale_fn):
+    """Raises a clear error rather than writing a config that cannot load."""
+    reason, config = _scale_fn_problem(scale_fn)
     if reason is not None:
         raise ValueError(
             "Cannot serialize the `scale_fn` of a CyclicalLearningRate: "
             f"{reason}. Received: scale_fn={scale_fn!r}. A model saved with it "
-            "could not be loaded again. Define `scale_fn` as a module-level "
-            "function decorated with "
-            "`@keras.saving.register_keras_serializable(package=...)`, or use "
-            "`keras_lr.schedules.Triangular2CyclicalLearningRate` / "
-            "`ExponentialCyclicalLearningRate`, which need no function."
+            f"could not be loaded again. {_SCALE_FN_HINT}"
         )
     return config
 
@@ -133,6 +145,15 @@ class CyclicalLearningRate(keras.optimizers.schedules.LearningRateSchedule):
                 "Argument `scale_fn` must be callable. "
                 f"Received: scale_fn={scale_fn!r}"
             )
+        if type(self) is CyclicalLearningRate:
+            reason, _ = _scale_fn_problem(scale_fn)
+            if reason is not None:
+                warnings.warn(
+                    f"This CyclicalLearningRate trains, but cannot be saved "
+                    f"with a model: its `scale_fn` {reason}. {_SCALE_FN_HINT}",
+                    UserWarning,
+                    stacklevel=2,
+                )
         self.scale_fn = scale_fn
         self.scale_mode = _validation.require_one_of(
             "scale_mode", scale_mode, ("cycle", "iterations")
@@ -171,7 +192,7 @@ class CyclicalLearningRate(keras.optimizers.schedules.LearningRateSchedule):
 
     def get_config(self):
         config = self._base_config()
-        config["scale_fn"] = _check_scale_fn_serializable(self.scale_fn)
+        config["scale_fn"] = _serialize_scale_fn(self.scale_fn)
         return config
 
     @classmethod

@@ -122,7 +122,8 @@ def test_tfa_config_keys():
 
 
 def test_lambda_scale_fn_raises_clear_error_on_get_config():
-    schedule = CyclicalLearningRate(1e-4, 1e-2, 10, scale_fn=lambda x: 1.0)
+    with pytest.warns(UserWarning, match="lambda"):
+        schedule = CyclicalLearningRate(1e-4, 1e-2, 10, scale_fn=lambda x: 1.0)
     assert math.isclose(float(schedule(10)), 1e-2, rel_tol=1e-6)
     with pytest.raises(ValueError, match="scale_fn.*lambda.*register_keras_serializable"):
         schedule.get_config()
@@ -132,7 +133,8 @@ def test_unregistered_function_scale_fn_raises():
     def local_scale(x):
         return keras.ops.ones_like(x)
 
-    schedule = CyclicalLearningRate(1e-4, 1e-2, 10, scale_fn=local_scale)
+    with pytest.warns(UserWarning, match="cannot be saved"):
+        schedule = CyclicalLearningRate(1e-4, 1e-2, 10, scale_fn=local_scale)
     with pytest.raises(ValueError, match="cannot be deserialized"):
         schedule.get_config()
 
