@@ -4,6 +4,16 @@ Importing `keras_lr` registers every class for `.keras` serialization, so
 import it before `keras.saving.load_model` on a model that uses one.
 """
 
+try:
+    import keras  # noqa: F401
+except ModuleNotFoundError as e:  # Keras is installed but its backend is not.
+    raise ImportError(
+        f"keras-lr could not import Keras: {e}. Install a backend with "
+        "`pip install 'keras-lr[cpu]'` (TensorFlow, CPU build), "
+        "`pip install 'keras-lr[gpu]'` (TensorFlow with CUDA) or "
+        "`pip install 'keras-lr[jax]'` and set KERAS_BACKEND=jax."
+    ) from e
+
 from keras_lr import schedules
 from keras_lr.schedules import plot_schedule
 

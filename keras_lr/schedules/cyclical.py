@@ -104,12 +104,15 @@ class CyclicalLearningRate(keras.optimizers.schedules.LearningRateSchedule):
 
     Example:
 
+    ```python
     >>> @keras.saving.register_keras_serializable(package="my_project")
     ... def halve_each_cycle(cycle):
     ...     return keras.ops.power(0.5, cycle - 1.0)
     >>> schedule = keras_lr.schedules.CyclicalLearningRate(
     ...     1e-4, 1e-2, step_size=2000, scale_fn=halve_each_cycle)
     >>> optimizer = keras.optimizers.SGD(learning_rate=schedule)
+
+    ```
 
     Reference:
         [Smith, 2015, "Cyclical Learning Rates for Training Neural
@@ -232,10 +235,13 @@ class TriangularCyclicalLearningRate(CyclicalLearningRate):
 
     Example:
 
+    ```python
     >>> schedule = keras_lr.schedules.TriangularCyclicalLearningRate(
     ...     initial_learning_rate=1e-4, maximal_learning_rate=1e-2,
     ...     step_size=2000)
     >>> optimizer = keras.optimizers.SGD(learning_rate=schedule)
+
+    ```
     """
 
     def __init__(
@@ -291,9 +297,12 @@ class Triangular2CyclicalLearningRate(CyclicalLearningRate):
 
     Example:
 
+    ```python
     >>> schedule = keras_lr.schedules.Triangular2CyclicalLearningRate(
     ...     initial_learning_rate=1e-4, maximal_learning_rate=1e-2,
     ...     step_size=2000)
+
+    ```
     """
 
     def __init__(
@@ -351,9 +360,12 @@ class ExponentialCyclicalLearningRate(CyclicalLearningRate):
 
     Example:
 
+    ```python
     >>> schedule = keras_lr.schedules.ExponentialCyclicalLearningRate(
     ...     initial_learning_rate=1e-4, maximal_learning_rate=1e-2,
     ...     step_size=2000, gamma=0.9999)
+
+    ```
     """
 
     def __init__(

@@ -34,10 +34,13 @@ class Join(keras.optimizers.schedules.LearningRateSchedule):
 
     Example:
 
+    ```python
     >>> schedule = keras_lr.schedules.Join(
     ...     [keras_lr.schedules.OneCycle(0.1, total_steps=500),
     ...      keras_lr.schedules.TriangularCyclicalLearningRate(1e-4, 1e-3, 100)],
     ...     boundaries=[500])
+
+    ```
     """
 
     def __init__(self, schedules, boundaries, name="Join"):

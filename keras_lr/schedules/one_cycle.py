@@ -129,10 +129,13 @@ class OneCycle(keras.optimizers.schedules.LearningRateSchedule):
 
     Example:
 
+    ```python
     >>> schedule = keras_lr.schedules.OneCycle(
     ...     max_learning_rate=0.1, total_steps=1000)
     >>> momentum = schedule.momentum_schedule()  # 0.95 -> 0.85 -> 0.95
     >>> optimizer = keras.optimizers.SGD(learning_rate=schedule, momentum=0.9)
+
+    ```
 
     Reference:
         [Smith and Topin, 2017, "Super-Convergence"](
@@ -253,9 +256,12 @@ class OneCycleMomentum(keras.optimizers.schedules.LearningRateSchedule):
 
     Example:
 
+    ```python
     >>> momentum = keras_lr.schedules.OneCycleMomentum(total_steps=1000)
-    >>> float(momentum(0)), float(momentum(299)), float(momentum(999))
-    (0.95, 0.85, 0.95)
+    >>> [round(float(momentum(step)), 4) for step in (0, 299, 999)]
+    [0.95, 0.85, 0.95]
+
+    ```
     """
 
     def __init__(

@@ -27,9 +27,13 @@ def schedule_values(schedule, steps):
 
     Example:
 
-    >>> keras_lr.schedules.schedule_values(
+    ```python
+    >>> values = keras_lr.schedules.schedule_values(
     ...     keras_lr.schedules.OneCycle(0.1, total_steps=100), 3)
-    array([0.004     , 0.0042...  , 0.0048...  ], dtype=float32)
+    >>> [round(float(v), 4) for v in values]
+    [0.004, 0.0043, 0.0051]
+
+    ```
     """
     schedule = _common.check_schedule_or_number("schedule", schedule)
     if isinstance(steps, numbers.Integral) and not isinstance(steps, bool):
@@ -76,9 +80,16 @@ def plot_schedule(schedule, total_steps, ax=None, momentum=None, log_scale=False
 
     Example:
 
+    ```python
+    >>> schedule = keras_lr.schedules.OneCycle(0.1, total_steps=1000)
     >>> ax = keras_lr.plot_schedule(
-    ...     keras_lr.schedules.OneCycle(0.1, total_steps=1000), 1000)
-    >>> ax.figure.savefig("one_cycle.png")
+    ...     schedule, 1000, momentum=schedule.momentum_schedule())
+    >>> ax.get_xlabel()
+    'step'
+
+    ```
+
+    Save it with `ax.figure.savefig("one_cycle.png")`.
     """
     total_steps = _validation.require_int("total_steps", total_steps, minimum=1)
     plt = _optional.import_optional(

@@ -57,10 +57,13 @@ class Warmup(keras.optimizers.schedules.LearningRateSchedule):
 
     Example:
 
+    ```python
     >>> schedule = keras_lr.schedules.Warmup(
     ...     keras.optimizers.schedules.CosineDecay(0.1, decay_steps=900),
     ...     warmup_steps=100)
     >>> optimizer = keras.optimizers.Adam(learning_rate=schedule)
+
+    ```
     """
 
     def __init__(

@@ -1,0 +1,98 @@
+"""Generates the pictures of the documentation from the real code.
+
+    python docs/make_figures.py        # writes docs/img/*.png
+
+CI runs it before `mkdocs build --strict`, so every figure on the site is
+drawn by the released schedules, never by hand.
+"""
+
+import os
+
+os.environ.setdefault("MPLBACKEND", "Agg")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import keras  # noqa: E402
+import matplotlib.pyplot as plt  # noqa: E402
+
+import keras_lr  # noqa: E402
+from keras_lr import schedules as S  # noqa: E402
+
+OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "img")
+
+
+def _save(fig, name):
+    fig.tight_layout()
+    path = os.path.join(OUT, name)
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+    print("wrote", os.path.relpath(path))
+
+
+def cyclical():
+    fig, axes = plt.subplots(2, 2, figsize=(10, 6), sharex=True)
+    cases = [
+        ("triangular", S.TriangularCyclicalLearningRate(1e-3, 1e-2, step_size=200)),
+        ("triangular2", S.Triangular2CyclicalLearningRate(1e-3, 1e-2, step_size=200)),
+        ("exp_range (gamma=0.999)",
+         S.ExponentialCyclicalLearningRate(1e-3, 1e-2, step_size=200, gamma=0.999)),
+        ("asymmetric: step_size=100, step_size_down=300",
+         S.TriangularCyclicalLearningRate(1e-3, 1e-2, 100, step_size_down=300)),
+    ]
+    for ax, (title, schedule) in zip(axes.flat, cases):
+        keras_lr.plot_schedule(schedule, 1600, ax=ax)
+        ax.set_title(title)
+        ax.get_legend().remove()
+    _save(fig, "cyclical.png")
+
+
+def one_cycle():
+    fig, axes = plt.subplots(1, 3, figsize=(14, 3.6))
+    cases = [
+        ("OneCycle(0.1, 1000)", S.OneCycle(0.1, 1000)),
+        ("three_phase=True", S.OneCycle(0.1, 1000, three_phase=True)),
+        ('anneal_strategy="linear"', S.OneCycle(0.1, 1000, anneal_strategy="linear")),
+    ]
+    for ax, (title, schedule) in zip(axes, cases):
+        keras_lr.plot_schedule(schedule, 1000, ax=ax,
+                               momentum=schedule.momentum_schedule())
+        ax.set_title(title)
+    _save(fig, "one_cycle.png")
+
+
+def warmup_join():
+    fig, axes = plt.subplots(1, 3, figsize=(14, 3.6))
+    cosine = keras.optimizers.schedules.CosineDecay(0.1, decay_steps=900)
+    for shape in ("linear", "cosine", "exponential"):
+        schedule = S.Warmup(cosine, warmup_steps=100, initial_learning_rate=1e-4,
+                            shape=shape)
+        values = S.schedule_values(schedule, 1000)
+        axes[0].plot(values, label=shape)
+    axes[0].set_title("Warmup(CosineDecay, 100 steps): shapes")
+    axes[0].legend()
+    axes[0].set_xlabel("step")
+    local = S.Warmup(S.OneCycle(0.1, 800), warmup_steps=200)
+    global_ = S.Warmup(S.OneCycle(0.1, 1000), warmup_steps=200, local_step=False)
+    axes[1].plot(S.schedule_values(local, 1000), label="local_step=True (default)")
+    axes[1].plot(S.schedule_values(global_, 1000), label="local_step=False")
+    axes[1].set_title("Warmup(OneCycle): local or global step")
+    axes[1].legend()
+    axes[1].set_xlabel("step")
+    joined = S.Join(
+        [S.OneCycle(0.05, 600),
+         S.Triangular2CyclicalLearningRate(1e-4, 5e-3, step_size=100)],
+        boundaries=[600])
+    keras_lr.plot_schedule(joined, 1400, ax=axes[2])
+    axes[2].set_title("Join([OneCycle, Triangular2], [600])")
+    axes[2].get_legend().remove()
+    _save(fig, "warmup_join.png")
+
+
+def main():
+    os.makedirs(OUT, exist_ok=True)
+    cyclical()
+    one_cycle()
+    warmup_join()
+
+
+if __name__ == "__main__":
+    main()
