@@ -14,13 +14,21 @@ except ModuleNotFoundError as e:  # Keras is installed but its backend is not.
         "`pip install 'keras-lr[jax]'` and set KERAS_BACKEND=jax."
     ) from e
 
+from keras_lr import callbacks
+from keras_lr import finder
 from keras_lr import schedules
+from keras_lr.finder import LRFinderResult
+from keras_lr.finder import find_lr
 from keras_lr.schedules import plot_schedule
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "LRFinderResult",
     "__version__",
+    "callbacks",
+    "find_lr",
+    "finder",
     "plot_schedule",
     "schedules",
 ]

@@ -1,0 +1,163 @@
+"""The LR range test as a Keras callback."""
+
+import math
+
+import keras
+import numpy as np
+from keras import ops
+
+from keras_lr.finder import sweep as _sweep
+from keras_lr.finder.sweep import DEFAULT_DIVERGE_THRESHOLD
+from keras_lr.finder.sweep import DEFAULT_NUM_STEPS
+from keras_lr.finder.sweep import DEFAULT_SMOOTHING
+from keras_lr.finder.result import LRFinderResult
+from keras_lr.finder.state import TrainingState
+from keras_lr.finder.state import learning_rate_owner
+from keras_lr.finder.state import sync_jax_state
+
+class LRFinder(keras.callbacks.Callback):
+    """Runs a learning-rate range test inside your own `model.fit` call.
+
+    For the sweep, the optimizer's learning rate (a float or any schedule) is
+    replaced by an in-graph `keras_lr.finder.LRSweep` from `start_lr` to
+    `end_lr`; each step's own batch loss is recorded (the metrics are reset
+    before every batch, so `logs["loss"]` is not Keras's running epoch mean).
+    Training stops after `num_steps` steps, when the smoothed loss exceeds
+    `diverge_threshold` times its best, or on a NaN/inf loss. At the end of
+    `fit`, `restore=True` puts the model back exactly as it was at the start
+    of `fit`: weights, optimizer variables (slots, `iterations`, loss scale),
+    learning rate (float or schedule), metrics and compiled functions. The
+    result is in `callback.result`. `keras_lr.find_lr` does all of this with
+    one call.
+
+    With `steps_per_execution=k`, Keras calls batch hooks once per `k`
+    steps: each point is then the mean loss of those `k` batches, at the
+    geometric mean of their learning rates (`find_lr` runs its sweep with
+    `steps_per_execution=1` and restores your setting).
+
+    Args:
+        start_lr: Float > 0. First learning rate of the sweep. Defaults to
+            `1e-7`.
+        end_lr: Float > `start_lr`. Last learning rate. Defaults to `10.0`.
+        num_steps: Integer >= 2. Steps of the sweep. Defaults to `300`.
+        mode: `"exponential"` or `"linear"` spacing. Defaults to
+            `"exponential"`.
+        smoothing: Float in [0, 1). Beta of the bias-corrected moving
+            average of the loss. Defaults to `0.9`.
+        diverge_threshold: Float > 1 or None. Stop when the smoothed loss
+            exceeds this multiple of its best. `None` never stops early (but
+            a NaN/inf loss always stops). Defaults to `4.0`.
+        validation_data: Optional `(x, y)` tuple or dataset, evaluated after
+            every step (costly: keep it small). The suggestions then use the
+            validation loss.
+        restore: Bool. Restore the model at the end of `fit`. Defaults to
+            `True`.
+
+    Raises:
+        ValueError: if an argument is out of range.
+
+    Example:
+
+    ```python
+    finder = keras_lr.callbacks.LRFinder(num_steps=200)
+    model.fit(x, y, epochs=100, callbacks=[finder])  # stops after the sweep
+    print(finder.result.suggestion())
+    ```
+    """
+
+    def __init__(self, start_lr=1e-7, end_lr=10.0, num_steps=DEFAULT_NUM_STEPS,
+                 mode="exponential", smoothing=DEFAULT_SMOOTHING,
+                 diverge_threshold=DEFAULT_DIVERGE_THRESHOLD, validation_data=None,
+                 restore=True):
+        super().__init__()
+        (self.start_lr, self.end_lr, self.num_steps, self.mode, self.smoothing,
+         self.diverge_threshold) = _sweep.validate_finder_args(
+            start_lr, end_lr, num_steps, mode, smoothing, diverge_threshold)
+        if not isinstance(restore, bool):
+            raise ValueError(f"Argument `restore` must be a bool. Received: restore={restore!r}")
+        self.validation_data = validation_data
+        self.restore = restore
+        self.result = None
+        self._state = None
+
+    def on_train_begin(self, logs=None):
+        model = self.model
+        if getattr(model, "optimizer", None) is None:
+            raise ValueError("LRFinder needs a compiled model (call `model.compile()`).")
+        self._state = TrainingState.capture(model)
+        first_step = int(ops.convert_to_numpy(model.optimizer.iterations))
+        self._sweep = _sweep.LRSweep(self.start_lr, self.end_lr, self.num_steps,
+                                     self.mode, first_step=first_step)
+        object.__setattr__(learning_rate_owner(model.optimizer), "_learning_rate",
+                           self._sweep)
+        # The cached train function was traced with the user's learning rate.
+        model.make_train_function(force=True)
+        self._steps = 0
+        self._begin = 0
+        self._lrs, self._losses, self._val_losses = [], [], []
+        self._average, self._best = 0.0, math.inf
+        self._stop_reason = "data"
+
+    def on_train_batch_begin(self, batch, logs=None):
+        self._begin = batch
+        sync_jax_state(self.model)
+        self.model.reset_metrics()
+
+    def on_train_batch_end(self, batch, logs=None):
+        count = max(1, batch - self._begin + 1)
+        local = np.arange(self._steps, self._steps + count)
+        self._steps += count
+        lr = float(np.exp(np.mean(np.log(self._sweep.values(local)))))
+        loss = float((logs or {}).get("loss", np.nan))
+        self._lrs.append(lr)
+        self._losses.append(loss)
+        if self.validation_data is not None and math.isfinite(loss):
+            self._val_losses.append(self._validation_loss())
+        elif self.validation_data is not None:
+            self._val_losses.append(np.nan)
+        if not math.isfinite(loss):
+            self._stop("nan")
+            return
+        n = len(self._losses)
+        self._average = self.smoothing * self._average + (1 - self.smoothing) * loss
+        smoothed = self._average / (1 - self.smoothing ** n)
+        self._best = min(self._best, smoothed)
+        if (self.diverge_threshold is not None and n > 1
+                and smoothed > self.diverge_threshold * self._best):
+            self._stop("diverged")
+        elif self._steps >= self.num_steps:
+            self._stop("completed")
+
+    def _validation_loss(self):
+        sync_jax_state(self.model)
+        data = self.validation_data
+        if isinstance(data, tuple):
+            values = self.model.evaluate(*data[:2], verbose=0, return_dict=True)
+        else:
+            values = self.model.evaluate(data, verbose=0, return_dict=True)
+        return float(values["loss"])
+
+    def _stop(self, reason):
+        self._stop_reason = reason
+        self.model.stop_training = True
+
+    def on_train_end(self, logs=None):
+        self.result = LRFinderResult(
+            self._lrs, self._losses,
+            validation_losses=self._val_losses if self.validation_data is not None else None,
+            stop_reason=self._stop_reason,
+            config={
+                "start_lr": self.start_lr, "end_lr": self.end_lr,
+                "num_steps": self.num_steps, "mode": self.mode,
+                "smoothing": self.smoothing,
+                "diverge_threshold": self.diverge_threshold,
+            },
+        )
+        if self.restore:
+            self.restore_model()
+
+    def restore_model(self):
+        """Puts the model back as it was at the start of `fit` (idempotent)."""
+        if self._state is not None:
+            self._state.restore()
+            self._state = None

@@ -1,0 +1,23 @@
+"""The learning-rate range test ("LR finder")."""
+
+from keras_lr.finder.find_lr import find_lr
+from keras_lr.finder.result import LRFinderResult
+from keras_lr.finder.state import TrainingState
+from keras_lr.finder.suggestions import UnreliableCurveError
+from keras_lr.finder.suggestions import minimum
+from keras_lr.finder.suggestions import slide
+from keras_lr.finder.suggestions import steep
+from keras_lr.finder.suggestions import valley
+from keras_lr.finder.sweep import LRSweep
+
+__all__ = [
+    "LRFinderResult",
+    "LRSweep",
+    "TrainingState",
+    "UnreliableCurveError",
+    "find_lr",
+    "minimum",
+    "slide",
+    "steep",
+    "valley",
+]

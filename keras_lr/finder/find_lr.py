@@ -1,0 +1,278 @@
+"""`keras_lr.find_lr`: the learning-rate range test in one call."""
+
+import math
+import numbers
+import time
+
+import keras
+import numpy as np
+
+from keras_lr import _validation
+from keras_lr.finder.result import LRFinderResult
+from keras_lr.finder.sweep import DEFAULT_DIVERGE_THRESHOLD
+from keras_lr.finder.sweep import DEFAULT_NUM_STEPS
+from keras_lr.finder.sweep import DEFAULT_SMOOTHING
+from keras_lr.finder.sweep import validate_finder_args
+from keras_lr.finder.suggestions import UnreliableCurveError
+
+_SAVED_ATTRIBUTES = ("history", "stop_training", "steps_per_execution",
+                     "train_function", "test_function", "predict_function")
+
+
+def _is_array_data(x):
+    leaves = keras.tree.flatten(x)
+    return bool(leaves) and all(
+        isinstance(leaf, np.ndarray) or hasattr(leaf, "__array__") and hasattr(leaf, "shape")
+        for leaf in leaves
+    )
+
+
+def _num_samples(x):
+    return int(keras.tree.flatten(x)[0].shape[0])
+
+
+def _sample_count(sample, n):
+    if sample is None:
+        return n
+    if isinstance(sample, bool) or not isinstance(sample, numbers.Real):
+        raise ValueError(
+            "Argument `sample` must be an integer count or a fraction in (0, 1]. "
+            f"Received: sample={sample!r}")
+    if isinstance(sample, numbers.Integral):
+        if not 1 <= sample:
+            raise ValueError(f"Argument `sample` must be >= 1. Received: sample={sample!r}")
+        return min(int(sample), n)
+    if not 0 < sample <= 1:
+        raise ValueError(
+            f"Argument `sample` must be in (0, 1] as a fraction. Received: sample={sample!r}")
+    return max(1, int(round(sample * n)))
+
+
+def _array_run_data(x, y, batch_size, num_steps, sample, rng):
+    """The rows of one sweep: a random subset, cycled in shuffled passes."""
+    n = _num_samples(x)
+    if n == 0:
+        raise ValueError("Argument `x` is empty: the range test needs data.")
+    if y is not None and _num_samples(y) != n:
+        raise ValueError(
+            f"Arguments `x` and `y` must have the same number of samples. "
+            f"Received: {n} and {_num_samples(y)}")
+    subset = rng.permutation(n)[: _sample_count(sample, n)]
+    needed = num_steps * batch_size
+    passes = [rng.permutation(subset) for _ in range(math.ceil(needed / len(subset)))]
+    index = np.concatenate(passes)[:needed]
+
+    def take(a):
+        return np.asarray(a)[index]
+
+    return keras.tree.map_structure(take, x), (
+        None if y is None else keras.tree.map_structure(take, y))
+
+
+def _cycle_pydataset(dataset, rng):
+    order = np.arange(len(dataset))
+    while True:
+        for i in rng.permutation(order):
+            yield dataset[int(i)]
+
+
+def _cycle_iterable(iterable):
+    """Yields from a generator, then replays what it yielded (cycling)."""
+    cache = []
+    for item in iterable:
+        cache.append(item)
+        yield item
+    if not cache:
+        raise ValueError("The data generator yielded no batch.")
+    while True:
+        yield from cache
+
+
+def _run_data(x, y, batch_size, num_steps, sample, rng):
+    """Returns `(x, y, fit_kwargs)` for one sweep, cycling short data."""
+    if x is None:
+        raise ValueError("Argument `x` is required: the range test trains on data.")
+    if _is_array_data(x):
+        batch_size = 32 if batch_size is None else batch_size
+        xs, ys = _array_run_data(x, y, batch_size, num_steps, sample, rng)
+        return xs, ys, {"batch_size": batch_size, "shuffle": False}
+    if batch_size is not None:
+        raise ValueError(
+            "Argument `batch_size` must be None when `x` is a dataset, a "
+            "PyDataset or a generator (they yield batches). "
+            f"Received: batch_size={batch_size!r}")
+    if y is not None:
+        raise ValueError(
+            "Argument `y` must be None when `x` is a dataset, a PyDataset or a "
+            "generator (they yield `(x, y)` batches).")
+    if isinstance(x, keras.utils.PyDataset):
+        if sample is not None:
+            raise ValueError("Argument `sample` is supported for arrays and tf.data datasets.")
+        return _cycle_pydataset(x, rng), None, {"steps_per_epoch": num_steps, "shuffle": False}
+    tf_dataset = _as_tf_dataset(x)
+    if tf_dataset is not None:
+        if sample is not None:
+            cardinality = int(tf_dataset.cardinality())
+            if isinstance(sample, numbers.Integral) and not isinstance(sample, bool):
+                tf_dataset = tf_dataset.take(_sample_count(sample, max(cardinality, sample)))
+            elif cardinality < 0:
+                raise ValueError(
+                    "Argument `sample` as a fraction needs a dataset of known "
+                    "length; pass a count of batches instead.")
+            else:
+                tf_dataset = tf_dataset.take(_sample_count(sample, cardinality))
+        return tf_dataset.repeat(), None, {"steps_per_epoch": num_steps, "shuffle": False}
+    if sample is not None:
+        raise ValueError("Argument `sample` is supported for arrays and tf.data datasets.")
+    return _cycle_iterable(x), None, {"steps_per_epoch": num_steps, "shuffle": False}
+
+
+def _as_tf_dataset(x):
+    try:
+        import tensorflow as tf
+    except ImportError:
+        return None
+    return x if isinstance(x, tf.data.Dataset) else None
+
+
+def find_lr(model, x=None, y=None, *, batch_size=None, start_lr=1e-7, end_lr=10.0,
+            num_steps=DEFAULT_NUM_STEPS, mode="exponential",
+            smoothing=DEFAULT_SMOOTHING, diverge_threshold=DEFAULT_DIVERGE_THRESHOLD,
+            sample=None, validation_data=None, restore=True, repeats=1, seed=None,
+            verbose="auto"):
+    """Runs a learning-rate range test and puts the model back as it was.
+
+    Trains `model` for up to `num_steps` steps while its learning rate grows
+    from `start_lr` to `end_lr` (Smith, 2015; fastai's `lr_find`), records
+    each step's own batch loss, stops on divergence or NaN, and returns an
+    `LRFinderResult` with the curve, suggestions and a plot. With
+    `restore=True` the model's weights, every optimizer variable (slots,
+    `iterations`, loss scale), its learning rate (float or schedule), its
+    metrics, `steps_per_execution` and compiled functions are afterwards
+    bit for bit as before, so it can be called on a fresh model or in the
+    middle of training.
+
+    Args:
+        model: A compiled `keras.Model`.
+        x: Input data, as for `model.fit`: NumPy arrays (or a list/dict of
+            them), a `tf.data.Dataset`, a `keras.utils.PyDataset` or a
+            generator of `(x, y)` batches. Data shorter than the sweep is
+            cycled.
+        y: Targets, with array `x`.
+        batch_size: Integer, with array data. Defaults to `32`.
+        start_lr: Float > 0. Defaults to `1e-7`.
+        end_lr: Float > `start_lr`. Defaults to `10.0`.
+        num_steps: Integer >= 2. Defaults to `300` (measured better than 100:
+            see the docs).
+        mode: `"exponential"` (log-spaced, the default) or `"linear"`.
+        smoothing: Float in [0, 1). Beta of the bias-corrected moving
+            average of the loss. Defaults to `0.9` (0.98 lags so much that
+            the divergence stop rarely fires in 300 steps).
+        diverge_threshold: Float > 1 or None. Stop when the smoothed loss
+            exceeds this multiple of its best. Defaults to `4.0`.
+        sample: Optional integer count (rows, or batches of a dataset) or
+            fraction in (0, 1]: sweep on a random subset, which keeps the
+            test cheap on big data.
+        validation_data: Optional `(x_val, y_val)` or dataset, evaluated
+            after each step; the suggestions then use it. Costly: keep it
+            small.
+        restore: Bool. Put the model back afterwards. Defaults to `True`.
+        repeats: Integer >= 1. Number of sweeps, each with another data
+            order (arrays and PyDatasets are reshuffled; datasets are
+            re-iterated). The result's `suggestion_spread()` reports how much
+            the suggestion moves. Defaults to `1`.
+        seed: Optional integer seed of the data order.
+        verbose: `"auto"`, 0 or 1. Prints a one-line summary per sweep.
+
+    Returns:
+        A `keras_lr.finder.LRFinderResult`.
+
+    Raises:
+        ValueError: for bad arguments, an uncompiled model or empty data.
+
+    Example:
+
+    ```python
+    >>> x = np.random.default_rng(0).normal(size=(256, 4)).astype("float32")
+    >>> y = x @ np.array([[1.0], [-2.0], [0.5], [3.0]], dtype="float32")
+    >>> model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1)])
+    >>> model.compile(optimizer="sgd", loss="mse")
+    >>> result = keras_lr.find_lr(model, x, y, num_steps=100, verbose=0)
+    >>> 1e-4 < result.suggestion() < 1.0
+    True
+
+    ```
+
+    Reference:
+        [Smith, 2015, "Cyclical Learning Rates for Training Neural
+        Networks"](https://arxiv.org/abs/1506.01186), section 3.3.
+    """
+    if not isinstance(model, keras.Model):
+        raise TypeError(f"Argument `model` must be a keras.Model. Received: model={model!r}")
+    if getattr(model, "optimizer", None) is None or not getattr(model, "compiled", True):
+        raise ValueError("find_lr needs a compiled model: call `model.compile()` first.")
+    validate_finder_args(start_lr, end_lr, num_steps, mode, smoothing, diverge_threshold)
+    repeats = _validation.require_int("repeats", repeats, minimum=1)
+    if batch_size is not None:
+        _validation.require_int("batch_size", batch_size, minimum=1)
+    if not isinstance(restore, bool):
+        raise ValueError(f"Argument `restore` must be a bool. Received: restore={restore!r}")
+    _validation.require_one_of("verbose", verbose, ("auto", 0, 1, True, False))
+    verbose = 1 if verbose == "auto" else int(verbose)
+    # Imported here: keras_lr.callbacks imports keras_lr.finder's modules.
+    from keras_lr.callbacks.lr_finder import LRFinder
+
+    rng = np.random.default_rng(seed)
+
+    saved = {name: getattr(model, name) for name in _SAVED_ATTRIBUTES if hasattr(model, name)}
+    results, finder = [], None
+    try:
+        model.steps_per_execution = 1
+        for run in range(repeats):
+            xs, ys, fit_kwargs = _run_data(x, y, batch_size, num_steps, sample, rng)
+            last = run == repeats - 1
+            finder = LRFinder(start_lr, end_lr, num_steps, mode, smoothing,
+                              diverge_threshold, validation_data,
+                              restore=restore or not last)
+            start = time.perf_counter()
+            model.fit(xs, ys, epochs=1, verbose=0, callbacks=[finder], **fit_kwargs)
+            results.append(finder.result)
+            if verbose:
+                _print_summary(finder.result, run, repeats, time.perf_counter() - start)
+    finally:
+        if finder is not None and restore:
+            finder.restore_model()  # after an exception inside fit
+        for name, value in saved.items():
+            setattr(model, name, value)
+    if repeats == 1:
+        return results[0]
+    return _combine(results)
+
+
+def _combine(results):
+    length = min(len(r) for r in results)
+    median = lambda name: np.median(  # noqa: E731
+        np.stack([getattr(r, name)[:length] for r in results]), axis=0)
+    validation = None
+    if results[0].validation_losses is not None:
+        validation = median("validation_losses")
+    reasons = {r.stop_reason for r in results}
+    return LRFinderResult(
+        results[0].learning_rates[:length], median("losses"),
+        median("smoothed_losses"), validation,
+        stop_reason=reasons.pop() if len(reasons) == 1 else "mixed",
+        config=dict(results[0].config, repeats=len(results)), runs=results,
+    )
+
+
+def _print_summary(result, run, repeats, seconds):
+    prefix = f"LR finder run {run + 1}/{repeats}" if repeats > 1 else "LR finder"
+    try:
+        advice = f"suggestion (valley) {result.suggestion():.2e}"
+        low, high = result.suggest_range()
+        advice += f", range {low:.1e} - {high:.1e}"
+    except UnreliableCurveError as e:
+        advice = f"no reliable suggestion: {e}"
+    last = result.learning_rates[-1] if len(result) else float("nan")
+    print(f"{prefix}: {len(result)} steps in {seconds:.1f}s, stopped "
+          f"({result.stop_reason}) at lr={last:.2e}; {advice}")

@@ -1,0 +1,281 @@
+"""The result of a learning-rate range test."""
+
+import json
+import math
+
+import numpy as np
+
+from keras_lr import _optional
+from keras_lr import _validation
+from keras_lr.finder import suggestions as _suggestions
+
+
+def smooth(losses, beta):
+    """Bias-corrected exponential moving average; non-finite losses stay NaN."""
+    out = np.full(len(losses), np.nan)
+    average, count = 0.0, 0
+    for i, loss in enumerate(losses):
+        if not np.isfinite(loss):
+            break
+        count += 1
+        average = beta * average + (1 - beta) * loss
+        out[i] = average / (1 - beta ** count) if beta > 0 else loss
+    return out
+
+
+class LRFinderResult:
+    """Learning rates and losses of a range test, with suggestions and a plot.
+
+    Attributes:
+        learning_rates: NumPy array, the learning rate of each sweep step.
+        losses: NumPy array, the loss of each step's own batch (not Keras's
+            running epoch mean). With `repeats > 1`, the element-wise median
+            over the runs.
+        smoothed_losses: NumPy array, the bias-corrected moving average
+            (`smoothing` beta) the suggestions and the divergence stop use.
+        validation_losses: NumPy array or None, the validation loss after
+            each step when `validation_data` was given.
+        stop_reason: String: `"completed"`, `"diverged"` (smoothed loss above
+            `diverge_threshold` times the best) or `"nan"`, or `"data"` (the
+            data ran out).
+        config: Dict of the sweep's settings.
+        runs: Tuple of per-run results when `repeats > 1`, else empty.
+
+    Example:
+
+    ```python
+    result = keras_lr.find_lr(model, x, y)
+    lr = result.suggestion()                  # "valley"
+    low, high = result.suggest_range()
+    result.plot().figure.savefig("lr_find.png")
+    ```
+    """
+
+    def __init__(self, learning_rates, losses, smoothed_losses=None,
+                 validation_losses=None, stop_reason="completed", config=None,
+                 runs=()):
+        self.learning_rates = np.asarray(learning_rates, dtype="float64")
+        self.losses = np.asarray(losses, dtype="float64")
+        self.config = dict(config or {})
+        if smoothed_losses is None:
+            smoothed_losses = smooth(self.losses, self.config.get("smoothing", 0.0))
+        self.smoothed_losses = np.asarray(smoothed_losses, dtype="float64")
+        self.validation_losses = (
+            None if validation_losses is None
+            else np.asarray(validation_losses, dtype="float64")
+        )
+        self.stop_reason = stop_reason
+        self.runs = tuple(runs)
+
+    def __len__(self):
+        return len(self.learning_rates)
+
+    def __repr__(self):
+        return (f"LRFinderResult(steps={len(self)}, stop_reason={self.stop_reason!r}, "
+                f"repeats={max(1, len(self.runs))})")
+
+    def _curve(self):
+        """The curve suggestions use: validation losses if any, else smoothed."""
+        if self.validation_losses is not None:
+            return self.validation_losses
+        return self.smoothed_losses
+
+    def _suggest_one(self, method, **kwargs):
+        fn = _method(method)
+        lrs, losses = self.learning_rates, self._curve()
+        skip_start, skip_end = len(lrs) // 10, 5
+        lrs, losses = _suggestions.clean_curve(lrs, losses, skip_start, skip_end)
+        return fn(lrs, losses, **kwargs)
+
+    def suggestion(self, method="valley", **kwargs):
+        """A learning rate for training at a constant rate (or as a peak).
+
+        Args:
+            method: `"valley"` (fastai's default: the middle of the longest
+                descent), `"steep"` (steepest descent of the loss against
+                `log10(lr)`, searched before the minimum), `"minimum"` (the
+                LR of the lowest loss / 10) or `"slide"`, or a callable
+                `(learning_rates, losses) -> float`. Defaults to `"valley"`.
+            **kwargs: Passed to the method.
+
+        As in fastai, the first tenth of the points and the last 5 are
+        ignored. With `repeats > 1` it is the median of the runs'
+        suggestions (see `suggestion_spread`).
+
+        Returns:
+            A float.
+
+        Raises:
+            keras_lr.finder.UnreliableCurveError: (a `ValueError`) when the
+                curve gives no reliable answer: all NaN, too short, or flat;
+                the message says why and what to change.
+        """
+        if self.runs:
+            return float(np.median(self.suggestion_spread(method, **kwargs)["values"]))
+        return self._suggest_one(method, **kwargs)
+
+    def suggestion_spread(self, method="valley", **kwargs):
+        """How much the suggestion moves between repeated sweeps.
+
+        Returns:
+            A dict: `values` (one suggestion per run whose curve supports
+            one), `median`, `min`, `max`, `decades` (`log10(max / min)`) and
+            `failed` (the number of runs without a reliable suggestion).
+
+        Raises:
+            keras_lr.finder.UnreliableCurveError: if no run gives one.
+        """
+        runs = self.runs or (self,)
+        values, reasons = [], []
+        for run in runs:
+            try:
+                values.append(run._suggest_one(method, **kwargs))
+            except _suggestions.UnreliableCurveError as e:
+                reasons.append(str(e))
+        if not values:
+            raise _suggestions.UnreliableCurveError(
+                f"No run gives a reliable suggestion: {reasons[0]}"
+            )
+        low, high = min(values), max(values)
+        return {
+            "values": values, "median": float(np.median(values)),
+            "min": low, "max": high, "decades": math.log10(high / low),
+            "failed": len(reasons),
+        }
+
+    def suggest_range(self):
+        """A `(min_lr, max_lr)` pair for cyclical and one-cycle schedules.
+
+        `max_lr` is a third of the learning rate of the lowest loss, where the
+        loss still falls (Smith: "where the loss stops decreasing", with a
+        margin); `min_lr` is where the descent begins (the loss has fallen a
+        tenth of its total drop), at most `max_lr / 3`. Use them as
+        `CyclicalLearningRate(min_lr, max_lr, ...)` or `OneCycle(max_lr, ...,
+        div_factor=max_lr / min_lr)`.
+
+        Returns:
+            A tuple of two floats, `min_lr < max_lr`.
+
+        Raises:
+            keras_lr.finder.UnreliableCurveError: as `suggestion`.
+        """
+        lrs, losses = _suggestions.clean_curve(
+            self.learning_rates, self._curve(), len(self.learning_rates) // 10, 5
+        )
+        lowest = int(np.argmin(losses))
+        max_lr = float(lrs[lowest] / 3.0)
+        drop = losses[0] - losses[lowest]
+        start = int(np.argmax(losses <= losses[0] - 0.1 * drop))
+        min_lr = float(min(lrs[start], max_lr / 3.0))
+        return min_lr, max_lr
+
+    def plot(self, ax=None, suggestions=("valley", "steep", "minimum"), show_range=True):
+        """Plots the loss against the learning rate on a log axis.
+
+        Args:
+            ax: Optional matplotlib `Axes`. Defaults to a new figure.
+            suggestions: Methods whose suggestion is marked on the curve.
+            show_range: Bool. Shade `suggest_range()`. Defaults to `True`.
+
+        Returns:
+            The matplotlib `Axes`.
+
+        Raises:
+            ImportError: if matplotlib is not installed.
+        """
+        plt = _optional.import_optional("matplotlib.pyplot", "plot", "LRFinderResult.plot")
+        if ax is None:
+            _, ax = plt.subplots(figsize=(6.5, 4))
+        for run in self.runs:
+            ax.plot(run.learning_rates, run.smoothed_losses, color="tab:blue",
+                    alpha=0.25, linewidth=0.8)
+        ax.plot(self.learning_rates, self.losses, color="tab:blue", alpha=0.3,
+                linewidth=0.8, label="batch loss")
+        ax.plot(self.learning_rates, self.smoothed_losses, color="tab:blue",
+                label="smoothed loss")
+        if self.validation_losses is not None:
+            ax.plot(self.learning_rates, self.validation_losses, color="tab:green",
+                    label="validation loss")
+        curve = self._curve()
+        markers = {"valley": "o", "steep": "v", "minimum": "s", "slide": "D"}
+        for method in suggestions:
+            try:
+                lr = self.suggestion(method)
+            except _suggestions.UnreliableCurveError:
+                continue
+            y = np.interp(np.log10(lr), np.log10(self.learning_rates),
+                          np.nan_to_num(curve, nan=np.nanmax(curve)))
+            ax.plot([lr], [y], linestyle="none", marker=markers.get(method, "o"),
+                    markersize=8, label=f"{method}: {lr:.2e}")
+        if show_range:
+            try:
+                low, high = self.suggest_range()
+                ax.axvspan(low, high, color="tab:orange", alpha=0.12,
+                           label=f"range: {low:.1e} - {high:.1e}")
+            except _suggestions.UnreliableCurveError:
+                pass
+        ax.set_xscale("log")
+        finite = curve[np.isfinite(curve)]
+        if finite.size:
+            low, high = float(finite.min()), float(finite[: max(1, len(finite) // 10)].max())
+            margin = 0.1 * max(high - low, 1e-8)
+            ax.set_ylim(low - margin, max(high, float(finite[0])) + 3 * margin)
+        ax.set_xlabel("learning rate (log scale)")
+        ax.set_ylabel("loss")
+        ax.legend(fontsize=8)
+        ax.grid(True, which="both", alpha=0.2)
+        return ax
+
+    def to_dict(self):
+        """A JSON-serializable dict (NaN stored as None)."""
+        def floats(a):
+            return None if a is None else [None if not np.isfinite(v) else float(v) for v in a]
+
+        return {
+            "learning_rates": floats(self.learning_rates),
+            "losses": floats(self.losses),
+            "smoothed_losses": floats(self.smoothed_losses),
+            "validation_losses": floats(self.validation_losses),
+            "stop_reason": self.stop_reason,
+            "config": self.config,
+            "runs": [run.to_dict() for run in self.runs],
+        }
+
+    def to_json(self, path=None):
+        """The result as JSON text; also written to `path` when given."""
+        text = json.dumps(self.to_dict())
+        if path is not None:
+            with open(path, "w") as f:
+                f.write(text)
+        return text
+
+    @classmethod
+    def from_dict(cls, data):
+        """Rebuilds a result from `to_dict()` output."""
+        def arr(values):
+            return None if values is None else np.array(
+                [np.nan if v is None else v for v in values], dtype="float64")
+
+        return cls(
+            arr(data["learning_rates"]), arr(data["losses"]),
+            arr(data["smoothed_losses"]), arr(data.get("validation_losses")),
+            data.get("stop_reason", "completed"), data.get("config"),
+            [cls.from_dict(run) for run in data.get("runs", [])],
+        )
+
+    @classmethod
+    def from_json(cls, text_or_path):
+        """Rebuilds a result from `to_json()` text or a file path."""
+        text = text_or_path
+        if not text_or_path.lstrip().startswith("{"):
+            with open(text_or_path) as f:
+                text = f.read()
+        return cls.from_dict(json.loads(text))
+
+
+def _method(method):
+    if callable(method):
+        return method
+    return _suggestions.METHODS[
+        _validation.require_one_of("method", method, tuple(_suggestions.METHODS))
+    ]

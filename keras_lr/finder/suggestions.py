@@ -1,0 +1,140 @@
+"""Learning-rate suggestions from a range-test curve.
+
+Every function has fastai's signature `(learning_rates, losses) -> float` and
+works on the *smoothed* losses of a sweep whose learning rate increases. A
+curve that gives no reliable answer raises `UnreliableCurveError` (a
+`ValueError`) with the reason, never a meaningless number.
+"""
+
+import numpy as np
+
+MIN_POINTS = 10
+
+
+class UnreliableCurveError(ValueError):
+    """The range-test curve cannot support a suggestion (the reason is given)."""
+
+
+def clean_curve(learning_rates, losses, skip_start=0, skip_end=0):
+    """Trims the curve and keeps its finite prefix.
+
+    Args:
+        learning_rates: 1-D increasing learning rates.
+        losses: Losses, one per learning rate.
+        skip_start: Integer. Points dropped at the start (fastai drops a tenth).
+        skip_end: Integer. Points dropped at the end (fastai drops 5).
+
+    Returns:
+        `(learning_rates, losses)` as float64 arrays.
+
+    Raises:
+        UnreliableCurveError: if fewer than 10 finite points remain, or if the
+            loss does not decrease over the sweep.
+    """
+    lrs = np.asarray(learning_rates, dtype="float64")
+    losses = np.asarray(losses, dtype="float64")
+    if lrs.shape != losses.shape or lrs.ndim != 1:
+        raise ValueError(
+            "`learning_rates` and `losses` must be 1-D and of the same length. "
+            f"Received shapes {lrs.shape} and {losses.shape}"
+        )
+    finite = np.isfinite(losses) & np.isfinite(lrs) & (lrs > 0)
+    if not finite.any():
+        raise UnreliableCurveError(
+            "No finite loss was recorded (all NaN or inf): the sweep diverged "
+            "at once. Lower `start_lr`, or check the data and the loss."
+        )
+    # Everything after the first non-finite loss is divergence.
+    first_bad = len(losses) if finite.all() else int(np.argmin(finite))
+    lrs, losses = lrs[:first_bad], losses[:first_bad]
+    end = len(losses) - skip_end if len(losses) - skip_end > skip_start else len(losses)
+    lrs, losses = lrs[skip_start:end], losses[skip_start:end]
+    if len(losses) < MIN_POINTS:
+        raise UnreliableCurveError(
+            f"The curve is too short for a suggestion: {len(losses)} usable "
+            f"points (at least {MIN_POINTS} are needed). The sweep stopped early "
+            "(divergence?) or `num_steps` is too small: lower `start_lr`, or "
+            "raise `num_steps` or `diverge_threshold`."
+        )
+    start, low = losses[0], float(np.min(losses))
+    scale = max(abs(start), 1e-12)
+    if (start - low) / scale < 0.01:
+        raise UnreliableCurveError(
+            "The loss did not decrease over the sweep (less than 1% below its "
+            f"start: from {start:.4g} to a minimum of {low:.4g}): there is no "
+            "learning rate to suggest. Widen the range (lower `start_lr`, "
+            "higher `end_lr`), train on more steps, or check that the model "
+            "can learn from the data."
+        )
+    return lrs, losses
+
+
+def minimum(learning_rates, losses):
+    """The learning rate of the lowest loss, divided by 10 (fastai's `minimum`)."""
+    lrs, losses = clean_curve(learning_rates, losses)
+    return float(lrs[int(np.argmin(losses))] / 10.0)
+
+
+def steep(learning_rates, losses):
+    """The steepest descent, d loss / d log10(lr), searched before the minimum.
+
+    The slope is taken against `log10(lr)` (Lightning once used the wrong x
+    axis), and only up to the lowest loss: past it, a rising curve can have
+    steeper negative stretches that are divergence noise.
+    """
+    lrs, losses = clean_curve(learning_rates, losses)
+    stop = int(np.argmin(losses)) + 1
+    if stop < 3:
+        raise UnreliableCurveError(
+            "The loss is lowest at the very start of the sweep: lower `start_lr`."
+        )
+    slopes = np.diff(losses[:stop]) / np.diff(np.log10(lrs[:stop]))
+    return float(lrs[int(np.argmin(slopes))])
+
+
+def valley(learning_rates, losses):
+    """fastai's default: the middle of the longest valley of the curve.
+
+    Finds the longest decreasing subsequence of the losses and returns the
+    learning rate found a third plus a sixth of the way down its span (fastai
+    `valley`; most reliable of fastai's methods over six data sets).
+    """
+    lrs, losses = clean_curve(learning_rates, losses)
+    n = len(losses)
+    lds = np.ones(n, dtype=int)
+    max_start = max_end = 0
+    for i in range(1, n):
+        for j in range(i):
+            if losses[i] < losses[j] and lds[i] < lds[j] + 1:
+                lds[i] = lds[j] + 1
+            if lds[max_end] < lds[i]:
+                max_end = i
+                max_start = max_end - lds[max_end]
+    sections = (max_end - max_start) / 3
+    index = max_start + int(sections) + int(sections / 2)
+    return float(lrs[index])
+
+
+def slide(learning_rates, losses, lr_diff=15, thresh=0.005, adjust_value=1.0):
+    """fastai's `slide`: walks left from the end until the slope settles.
+
+    Compares the gradient of the loss at two points `lr_diff` steps apart and
+    moves left while they differ by more than `thresh`.
+    """
+    lrs, losses = clean_curve(learning_rates, losses)
+    if len(losses) <= lr_diff:
+        raise UnreliableCurveError(
+            f"`slide` needs more than lr_diff={lr_diff} points; got {len(losses)}."
+        )
+    grads = np.gradient(losses)
+    r_idx = -1
+    l_idx = r_idx - lr_diff
+    local_min_lr = lrs[l_idx]
+    while l_idx >= -len(losses) and abs(grads[r_idx] - grads[l_idx]) > thresh:
+        local_min_lr = lrs[l_idx]
+        r_idx -= 1
+        l_idx -= 1
+    return float(local_min_lr * adjust_value)
+
+
+METHODS = {"valley": valley, "steep": steep, "minimum": minimum, "slide": slide}
