@@ -1,0 +1,231 @@
+"""How good is `keras_lr.find_lr`'s suggestion, and what does it cost?
+
+On real offline tasks (scikit-learn's bundled data; different models,
+optimizers and losses, one regression), runs `find_lr` with its defaults on a
+fresh model, then trains at a log-spaced grid of constant learning rates
+(several seeds each) and prints, per task: the suggested LR, the grid's best
+LR, their distance in decades, the regret (best grid validation score minus
+the score when training at the suggestion, same seeds) and the finder's time
+over the grid's time. Targets: within half a decade of the grid's best, at
+most 1/20 of the grid's time.
+
+    python benchmarks/finder_quality.py [--seeds 3] [--compare-defaults] [--plots DIR]
+"""
+
+import argparse
+import math
+import os
+import sys
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("MPLBACKEND", "Agg")
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+
+import keras_lr  # noqa: E402
+from keras_lr.finder import UnreliableCurveError  # noqa: E402
+
+GRID = np.logspace(-5, 0, 11)  # half-decade spacing
+
+
+def _split(x, y, seed=0, fraction=0.25):
+    order = np.random.default_rng(seed).permutation(len(x))
+    x, y = x[order], y[order]
+    cut = int(len(x) * (1 - fraction))
+    return (x[:cut], y[:cut]), (x[cut:], y[cut:])
+
+
+def _standardize(train, val):
+    mean, std = train.mean(axis=0), train.std(axis=0) + 1e-8
+    return ((train - mean) / std).astype("float32"), ((val - mean) / std).astype("float32")
+
+
+def task_digits_mlp():
+    from sklearn.datasets import load_digits
+
+    (x, y), (xv, yv) = _split(*load_digits(return_X_y=True))
+    x, xv = (x / 16.0).astype("float32"), (xv / 16.0).astype("float32")
+
+    def build():
+        model = keras.Sequential([keras.Input((64,)),
+                                  keras.layers.Dense(128, activation="relu"),
+                                  keras.layers.Dense(10, activation="softmax")])
+        return model, dict(loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+
+    return dict(name="digits MLP / Adam / cross-entropy", build=build,
+                optimizer=keras.optimizers.Adam, data=(x, y, xv, yv), epochs=15,
+                metric="accuracy")
+
+
+def task_digits_cnn():
+    from sklearn.datasets import load_digits
+
+    (x, y), (xv, yv) = _split(*load_digits(return_X_y=True))
+    x = (x / 16.0).astype("float32").reshape(-1, 8, 8, 1)
+    xv = (xv / 16.0).astype("float32").reshape(-1, 8, 8, 1)
+
+    def build():
+        model = keras.Sequential([keras.Input((8, 8, 1)),
+                                  keras.layers.Conv2D(16, 3, activation="relu", padding="same"),
+                                  keras.layers.MaxPooling2D(),
+                                  keras.layers.Conv2D(32, 3, activation="relu", padding="same"),
+                                  keras.layers.GlobalAveragePooling2D(),
+                                  keras.layers.Dense(10, activation="softmax")])
+        return model, dict(loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+
+    return dict(name="digits CNN / SGD momentum / cross-entropy", build=build,
+                optimizer=lambda lr: keras.optimizers.SGD(lr, momentum=0.9),
+                data=(x, y, xv, yv), epochs=15, metric="accuracy")
+
+
+def task_breast_cancer():
+    from sklearn.datasets import load_breast_cancer
+
+    (x, y), (xv, yv) = _split(*load_breast_cancer(return_X_y=True))
+    x, xv = _standardize(x, xv)
+    y, yv = y.astype("float32"), yv.astype("float32")
+
+    def build():
+        model = keras.Sequential([keras.Input((30,)),
+                                  keras.layers.Dense(32, activation="relu"),
+                                  keras.layers.Dense(1, activation="sigmoid")])
+        return model, dict(loss="binary_crossentropy", metrics=["accuracy"])
+
+    return dict(name="breast cancer MLP / RMSprop / binary CE", build=build,
+                optimizer=keras.optimizers.RMSprop, data=(x, y, xv, yv), epochs=20,
+                metric="accuracy")
+
+
+def task_diabetes_regression():
+    from sklearn.datasets import load_diabetes
+
+    (x, y), (xv, yv) = _split(*load_diabetes(return_X_y=True))
+    x, xv = _standardize(x, xv)
+    scale = y.std()
+    y, yv = (y / scale).astype("float32"), (yv / scale).astype("float32")
+
+    def build():
+        model = keras.Sequential([keras.Input((10,)),
+                                  keras.layers.Dense(32, activation="relu"),
+                                  keras.layers.Dense(1)])
+        return model, dict(loss="mse")
+
+    return dict(name="diabetes regression MLP / SGD / MSE", build=build,
+                optimizer=keras.optimizers.SGD, data=(x, y, xv, yv), epochs=40,
+                metric="-loss")
+
+
+TASKS = [task_digits_mlp, task_digits_cnn, task_breast_cancer, task_diabetes_regression]
+
+
+def compiled(task, lr, seed):
+    keras.utils.set_random_seed(seed)
+    model, compile_kwargs = task["build"]()
+    model.compile(optimizer=task["optimizer"](lr), **compile_kwargs)
+    return model
+
+
+def score(task, lr, seed):
+    x, y, xv, yv = task["data"]
+    model = compiled(task, lr, seed)
+    model.fit(x, y, batch_size=32, epochs=task["epochs"], verbose=0)
+    values = model.evaluate(xv, yv, verbose=0, return_dict=True)
+    value = -values["loss"] if task["metric"] == "-loss" else values[task["metric"]]
+    return value if math.isfinite(value) else -1e9
+
+
+def run_finder(task, **kwargs):
+    x, y, _, _ = task["data"]
+    model = compiled(task, 1e-3, seed=0)
+    start = time.perf_counter()
+    result = keras_lr.find_lr(model, x, y, verbose=0, seed=0, **kwargs)
+    return result, time.perf_counter() - start
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--compare-defaults", action="store_true",
+                        help="also try num_steps 100/300 and smoothing 0.98/0.9")
+    parser.add_argument("--plots", default=None, help="folder for the finder plots")
+    parser.add_argument("--tasks", default=None,
+                        help="comma-separated task numbers to run (1-based), default all")
+    args = parser.parse_args()
+    seeds = list(range(args.seeds))
+
+    rows, variant_rows, grid_lines = [], [], []
+    chosen = TASKS if not args.tasks else [TASKS[int(i) - 1] for i in args.tasks.split(",")]
+    for make_task in chosen:
+        task = make_task()
+        result, finder_time = run_finder(task)
+        start = time.perf_counter()
+        grid_scores = [np.mean([score(task, lr, s) for s in seeds]) for lr in GRID]
+        grid_time = time.perf_counter() - start
+        best = int(np.argmax(grid_scores))
+        grid_lines.append(f"{task['name']:44s} " + " ".join(f"{v:7.4f}" for v in grid_scores))
+        try:
+            suggestion = result.suggestion()
+            at_suggestion = np.mean([score(task, suggestion, s) for s in seeds])
+            distance = abs(math.log10(suggestion / GRID[best]))
+        except UnreliableCurveError as e:
+            suggestion, at_suggestion, distance = float("nan"), float("nan"), float("nan")
+            print(f"{task['name']}: no suggestion: {e}")
+        good = [lr for lr, s in zip(GRID, grid_scores)
+                if s >= grid_scores[best] - (0.01 if task["metric"] != "-loss" else 0.02)]
+        rows.append(dict(
+            task=task["name"], suggestion=suggestion, best=GRID[best],
+            good=(min(good), max(good)), distance=distance,
+            best_score=grid_scores[best], at_suggestion=at_suggestion,
+            regret=grid_scores[best] - at_suggestion, ratio=finder_time / grid_time,
+            steps=len(result), stop=result.stop_reason, metric=task["metric"],
+        ))
+        if args.plots:
+            os.makedirs(args.plots, exist_ok=True)
+            ax = result.plot()
+            ax.set_title(task["name"], fontsize=10)
+            slug = task["name"].split(" /")[0].replace(" ", "_").lower()
+            ax.figure.savefig(os.path.join(args.plots, f"finder_{slug}.png"), dpi=80,
+                              bbox_inches="tight")
+        if args.compare_defaults:
+            for num_steps in (100, 300):
+                for beta in (0.98, 0.9):
+                    variant, _ = run_finder(task, num_steps=num_steps, smoothing=beta)
+                    try:
+                        lr = variant.suggestion()
+                        d = abs(math.log10(lr / GRID[best]))
+                    except UnreliableCurveError:
+                        lr, d = float("nan"), float("nan")
+                    variant_rows.append((task["name"], num_steps, beta, lr, d,
+                                         variant.stop_reason, len(variant)))
+
+    print(f"keras {keras.__version__}, backend {keras.backend.backend()}, keras-lr "
+          f"{keras_lr.__version__}; grid {GRID[0]:.0e}..{GRID[-1]:.0e} (11 LRs, half-decade) "
+          f"x {args.seeds} seeds; find_lr defaults (300 steps, smoothing 0.9, valley)")
+    header = (f"{'task':44s} {'suggested':>9s} {'grid best':>9s} {'good band (within 1 pt)':>23s} "
+              f"{'decades':>7s} {'best':>7s} {'at sugg':>7s} {'regret':>7s} {'time ratio':>10s} {'stop':>14s}")
+    print(header)
+    for r in rows:
+        print(f"{r['task']:44s} {r['suggestion']:9.2e} {r['best']:9.2e} "
+              f"{r['good'][0]:11.1e}-{r['good'][1]:.1e} {r['distance']:7.2f} "
+              f"{r['best_score']:7.4f} {r['at_suggestion']:7.4f} {r['regret']:7.4f} "
+              f"{r['ratio']:10.4f} {r['stop'] + ' @' + str(r['steps']):>14s}")
+    ok_distance = all(r["distance"] <= 0.5 for r in rows)
+    ok_time = all(r["ratio"] <= 1 / 20 for r in rows)
+    print(f"suggestion within half a decade of the grid's best: "
+          f"{'PASS' if ok_distance else 'MISS'}; finder time <= 1/20 of the grid: "
+          f"{'PASS' if ok_time else 'MISS'}")
+    print("\ngrid scores (mean over seeds), learning rates " + " ".join(f"{lr:7.0e}" for lr in GRID))
+    for line in grid_lines:
+        print(line)
+    if variant_rows:
+        print("\ndefaults study: decades from the grid's best (and where the sweep stopped)")
+        print(f"{'task':44s} {'steps':>5s} {'beta':>5s} {'suggested':>9s} {'decades':>7s} {'stop':>14s}")
+        for name, n, beta, lr, d, stop, length in variant_rows:
+            print(f"{name:44s} {n:5d} {beta:5.2f} {lr:9.2e} {d:7.2f} {stop + ' @' + str(length):>14s}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
