@@ -268,7 +268,8 @@ def _combine(results):
 def _print_summary(result, run, repeats, seconds):
     prefix = f"LR finder run {run + 1}/{repeats}" if repeats > 1 else "LR finder"
     try:
-        advice = f"suggestion (valley) {result.suggestion():.2e}"
+        advice = (f"suggestion (valley) {result.suggestion():.2e}, "
+                  f"(minimum) {result.suggestion('minimum'):.2e}")
         low, high = result.suggest_range()
         advice += f", range {low:.1e} - {high:.1e}"
     except UnreliableCurveError as e:
