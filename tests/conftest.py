@@ -45,3 +45,18 @@ def fresh_session():
     """A clean Keras session, for tests that build models."""
     keras.utils.clear_session()
     yield
+
+
+@pytest.fixture(scope="session")
+def mirrored_strategy():
+    """One MirroredStrategy over the two logical CPUs for the whole session.
+
+    Each new strategy numbers its collective ops from the same start, so two
+    strategies in one process can run into each other's all-reduce
+    ("Shape mismatch in the collective instance 100"); sharing one avoids it.
+    """
+    import tensorflow as tf
+
+    strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+    assert strategy.num_replicas_in_sync == 2
+    return strategy

@@ -235,12 +235,9 @@ def test_steps_per_execution(data, fresh_session):
 
 
 @pytest.mark.tensorflow_only
-def test_mirrored_strategy(data, fresh_session):
-    import tensorflow as tf
-
+def test_mirrored_strategy(data, mirrored_strategy, fresh_session):
     x, y = data
-    strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
-    with strategy.scope():
+    with mirrored_strategy.scope():
         model = mlp()
     train(model, x, y, epochs=1)
     before = snapshot(model)
@@ -369,9 +366,11 @@ def test_leaves_no_files(data, tmp_path, monkeypatch, fresh_session):
 
 def test_verbose_summary(data, capsys, fresh_session):
     x, y = data
-    keras_lr.find_lr(mlp(), x, y, num_steps=30, verbose="auto")
+    keras_lr.find_lr(mlp(), x, y, num_steps=30, diverge_threshold=None, seed=0,
+                     verbose="auto")
     out = capsys.readouterr().out
-    assert out.startswith("LR finder: 30 steps")
+    assert out.startswith("LR finder: 30 steps in ")
+    assert "stopped (completed)" in out
 
 
 @pytest.mark.parametrize("kwargs,error,match", [

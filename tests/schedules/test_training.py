@@ -91,11 +91,8 @@ def test_jit_compile(name, fresh_session):
 
 @pytest.mark.tensorflow_only
 @pytest.mark.parametrize("name", ["one_cycle", "join_nested", "custom_scale_fn"])
-def test_mirrored_strategy_on_two_logical_cpus(name, fresh_session):
-    import tensorflow as tf
-
-    strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
-    assert strategy.num_replicas_in_sync == 2
+def test_mirrored_strategy_on_two_logical_cpus(name, mirrored_strategy, fresh_session):
+    strategy = mirrored_strategy
     schedule = SCHEDULES[name]()
     with strategy.scope():
         model = probe.probe_model(schedule)
