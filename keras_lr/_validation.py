@@ -70,6 +70,15 @@ def require_int(name, value, *, minimum=None):
     return value
 
 
+def require_bool(name, value):
+    """Checks that `value` is a bool (not merely truthy)."""
+    if not isinstance(value, bool):
+        raise ValueError(
+            f"Argument `{name}` must be a bool. Received: {name}={value!r}"
+        )
+    return value
+
+
 def require_one_of(name, value, choices):
     """Checks that `value` is one of `choices`."""
     if value not in choices:

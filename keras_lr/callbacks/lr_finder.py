@@ -6,6 +6,7 @@ import keras
 import numpy as np
 from keras import ops
 
+from keras_lr import _validation
 from keras_lr.finder import sweep as _sweep
 from keras_lr.finder.sweep import DEFAULT_DIVERGE_THRESHOLD
 from keras_lr.finder.sweep import DEFAULT_NUM_STEPS
@@ -73,10 +74,8 @@ class LRFinder(keras.callbacks.Callback):
         (self.start_lr, self.end_lr, self.num_steps, self.mode, self.smoothing,
          self.diverge_threshold) = _sweep.validate_finder_args(
             start_lr, end_lr, num_steps, mode, smoothing, diverge_threshold)
-        if not isinstance(restore, bool):
-            raise ValueError(f"Argument `restore` must be a bool. Received: restore={restore!r}")
         self.validation_data = validation_data
-        self.restore = restore
+        self.restore = _validation.require_bool("restore", restore)
         self.result = None
         self._state = None
 

@@ -215,8 +215,7 @@ def find_lr(model, x=None, y=None, *, batch_size=None, start_lr=1e-7, end_lr=10.
     repeats = _validation.require_int("repeats", repeats, minimum=1)
     if batch_size is not None:
         _validation.require_int("batch_size", batch_size, minimum=1)
-    if not isinstance(restore, bool):
-        raise ValueError(f"Argument `restore` must be a bool. Received: restore={restore!r}")
+    _validation.require_bool("restore", restore)
     _validation.require_one_of("verbose", verbose, ("auto", 0, 1, True, False))
     verbose = 1 if verbose == "auto" else int(verbose)
     # Imported here: keras_lr.callbacks imports keras_lr.finder's modules.

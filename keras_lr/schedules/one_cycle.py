@@ -75,11 +75,7 @@ def _validate_shape(total_steps, pct_start, anneal_strategy, three_phase):
     anneal_strategy = _validation.require_one_of(
         "anneal_strategy", anneal_strategy, _ANNEAL_STRATEGIES
     )
-    if not isinstance(three_phase, bool):
-        raise ValueError(
-            "Argument `three_phase` must be a bool. "
-            f"Received: three_phase={three_phase!r}"
-        )
+    _validation.require_bool("three_phase", three_phase)
     _check_phases(total_steps, pct_start, three_phase)
     return total_steps, pct_start, anneal_strategy, three_phase
 

@@ -90,12 +90,7 @@ class Warmup(keras.optimizers.schedules.LearningRateSchedule):
                 "shape='exponential' (the curve is geometric). "
                 f"Received: initial_learning_rate={initial_learning_rate!r}"
             )
-        if not isinstance(local_step, bool):
-            raise ValueError(
-                "Argument `local_step` must be a bool. "
-                f"Received: local_step={local_step!r}"
-            )
-        self.local_step = local_step
+        self.local_step = _validation.require_bool("local_step", local_step)
         self.name = name
 
     def __call__(self, step):

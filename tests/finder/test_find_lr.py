@@ -422,3 +422,19 @@ def test_bad_arguments_with_datasets(data, fresh_session):
         keras_lr.find_lr(model, dataset, batch_size=16)
     with pytest.raises(ValueError, match="`y` must be None"):
         keras_lr.find_lr(model, dataset, y)
+
+
+@pytest.mark.parametrize("kwargs,match", [
+    (dict(start_lr=-1.0), "start_lr=-1.0"),
+    (dict(num_steps=0), "num_steps=0"),
+    (dict(restore="no"), "restore='no'"),
+    (dict(smoothing=-0.1), "smoothing=-0.1"),
+])
+def test_callback_bad_arguments(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        keras_lr.callbacks.LRFinder(**kwargs)
+
+
+def test_callback_unknown_argument_raises():
+    with pytest.raises(TypeError):
+        keras_lr.callbacks.LRFinder(stop_div=True)
