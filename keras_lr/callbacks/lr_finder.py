@@ -11,6 +11,7 @@ from keras_lr.finder import sweep as _sweep
 from keras_lr.finder.sweep import DEFAULT_DIVERGE_THRESHOLD
 from keras_lr.finder.sweep import DEFAULT_NUM_STEPS
 from keras_lr.finder.sweep import DEFAULT_SMOOTHING
+from keras_lr.finder.result import BiasCorrectedAverage
 from keras_lr.finder.result import LRFinderResult
 from keras_lr.finder.state import TrainingState
 from keras_lr.finder.state import learning_rate_owner
@@ -94,7 +95,8 @@ class LRFinder(keras.callbacks.Callback):
         self._steps = 0
         self._begin = 0
         self._lrs, self._losses, self._val_losses = [], [], []
-        self._average, self._best = 0.0, math.inf
+        self._smoothed = BiasCorrectedAverage(self.smoothing)
+        self._best = math.inf
         self._stop_reason = "data"
 
     def on_train_batch_begin(self, batch, logs=None):
@@ -110,18 +112,15 @@ class LRFinder(keras.callbacks.Callback):
         loss = float((logs or {}).get("loss", np.nan))
         self._lrs.append(lr)
         self._losses.append(loss)
-        if self.validation_data is not None and math.isfinite(loss):
-            self._val_losses.append(self._validation_loss())
-        elif self.validation_data is not None:
-            self._val_losses.append(np.nan)
+        if self.validation_data is not None:
+            self._val_losses.append(
+                self._validation_loss() if math.isfinite(loss) else np.nan)
         if not math.isfinite(loss):
             self._stop("nan")
             return
-        n = len(self._losses)
-        self._average = self.smoothing * self._average + (1 - self.smoothing) * loss
-        smoothed = self._average / (1 - self.smoothing ** n)
+        smoothed = self._smoothed.update(loss)
         self._best = min(self._best, smoothed)
-        if (self.diverge_threshold is not None and n > 1
+        if (self.diverge_threshold is not None and len(self._losses) > 1
                 and smoothed > self.diverge_threshold * self._best):
             self._stop("diverged")
         elif self._steps >= self.num_steps:

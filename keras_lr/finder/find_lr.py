@@ -9,21 +9,17 @@ import numpy as np
 
 from keras_lr import _validation
 from keras_lr.finder.result import LRFinderResult
+from keras_lr.finder.state import MODEL_ATTRIBUTES
 from keras_lr.finder.sweep import DEFAULT_DIVERGE_THRESHOLD
 from keras_lr.finder.sweep import DEFAULT_NUM_STEPS
 from keras_lr.finder.sweep import DEFAULT_SMOOTHING
 from keras_lr.finder.sweep import validate_finder_args
 from keras_lr.finder.suggestions import UnreliableCurveError
 
-_SAVED_ATTRIBUTES = ("history", "stop_training", "steps_per_execution",
-                     "train_function", "test_function", "predict_function")
-
-
 def _is_array_data(x):
     leaves = keras.tree.flatten(x)
     return bool(leaves) and all(
-        isinstance(leaf, np.ndarray) or hasattr(leaf, "__array__") and hasattr(leaf, "shape")
-        for leaf in leaves
+        hasattr(leaf, "__array__") and hasattr(leaf, "shape") for leaf in leaves
     )
 
 
@@ -223,7 +219,7 @@ def find_lr(model, x=None, y=None, *, batch_size=None, start_lr=1e-7, end_lr=10.
 
     rng = np.random.default_rng(seed)
 
-    saved = {name: getattr(model, name) for name in _SAVED_ATTRIBUTES if hasattr(model, name)}
+    saved = {name: getattr(model, name) for name in MODEL_ATTRIBUTES if hasattr(model, name)}
     results, finder = [], None
     try:
         model.steps_per_execution = 1

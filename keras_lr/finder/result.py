@@ -10,16 +10,35 @@ from keras_lr import _validation
 from keras_lr.finder import suggestions as _suggestions
 
 
+class BiasCorrectedAverage:
+    """fastai's smoothed loss: an exponential moving average, bias-corrected.
+
+    `average = beta * average + (1 - beta) * loss`, reported as
+    `average / (1 - beta ** n)` after `n` updates. The LR finder updates it
+    step by step for its divergence stop; `smooth` applies it to a curve.
+    """
+
+    def __init__(self, beta):
+        self.beta = beta
+        self._average = 0.0
+        self._count = 0
+
+    def update(self, value):
+        """Adds one loss and returns the smoothed value."""
+        self._count += 1
+        self._average = self.beta * self._average + (1 - self.beta) * value
+        return self._average / (1 - self.beta ** self._count)
+
+
 def smooth(losses, beta):
-    """Bias-corrected exponential moving average; non-finite losses stay NaN."""
+    """Bias-corrected moving average of a curve; from the first non-finite
+    loss on, the values are NaN (the sweep diverged there)."""
     out = np.full(len(losses), np.nan)
-    average, count = 0.0, 0
+    average = BiasCorrectedAverage(beta)
     for i, loss in enumerate(losses):
         if not np.isfinite(loss):
             break
-        count += 1
-        average = beta * average + (1 - beta) * loss
-        out[i] = average / (1 - beta ** count) if beta > 0 else loss
+        out[i] = average.update(loss)
     return out
 
 

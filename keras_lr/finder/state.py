@@ -12,7 +12,8 @@ import contextlib
 import numpy as np
 from keras import ops
 
-_MODEL_ATTRIBUTES = (
+# The attributes of a model that `fit` replaces or sets.
+MODEL_ATTRIBUTES = (
     "train_function", "test_function", "predict_function",
     "stop_training", "history", "steps_per_execution",
 )
@@ -100,7 +101,7 @@ class TrainingState:
         variables = _tracked_variables(model)
         values = [np.array(ops.convert_to_numpy(v), copy=True) for v in variables]
         attributes = {
-            name: getattr(model, name) for name in _MODEL_ATTRIBUTES
+            name: getattr(model, name) for name in MODEL_ATTRIBUTES
             if hasattr(model, name)
         }
         learning_rate = None
