@@ -26,9 +26,11 @@ import numpy as np  # noqa: E402
 
 import keras_lr  # noqa: E402
 from keras_lr.finder import UnreliableCurveError  # noqa: E402
+from keras_lr.finder.find_lr import DEFAULT_REPEATS  # noqa: E402
+from keras_lr.finder.suggestions import DEFAULT_METHOD  # noqa: E402
 
 GRID = np.logspace(-5, 0, 11)  # half-decade spacing
-METHODS = ("valley", "minimum")  # the default, and the best in our measurements
+METHODS = (DEFAULT_METHOD, "valley")  # the default, and fastai's default
 
 
 def _split(x, y, seed=0, fraction=0.25):
@@ -176,7 +178,7 @@ def main():
             except UnreliableCurveError as e:
                 measured[method] = (float("nan"),) * 3
                 print(f"{task['name']}: no {method} suggestion: {e}")
-        suggestion, distance, at_suggestion = measured["valley"]
+        suggestion, distance, at_suggestion = measured[DEFAULT_METHOD]
         good = [lr for lr, s in zip(GRID, grid_scores)
                 if s >= grid_scores[best] - (0.01 if task["metric"] != "-loss" else 0.02)]
         rows.append(dict(
@@ -197,9 +199,10 @@ def main():
         if args.compare_defaults:
             for num_steps in (100, 300):
                 for beta in (0.98, 0.9):
-                    variant, _ = run_finder(task, num_steps=num_steps, smoothing=beta)
+                    variant, _ = run_finder(task, num_steps=num_steps, smoothing=beta,
+                                            repeats=1)
                     try:
-                        lr = variant.suggestion()
+                        lr = variant.suggestion("valley")
                         d = abs(math.log10(lr / GRID[best]))
                     except UnreliableCurveError:
                         lr, d = float("nan"), float("nan")
@@ -208,7 +211,8 @@ def main():
 
     print(f"keras {keras.__version__}, backend {keras.backend.backend()}, keras-lr "
           f"{keras_lr.__version__}; grid {GRID[0]:.0e}..{GRID[-1]:.0e} (11 LRs, half-decade) "
-          f"x {args.seeds} seeds; find_lr defaults (300 steps, smoothing 0.9, valley)")
+          f"x {args.seeds} seeds; find_lr defaults (300 steps, smoothing 0.9, "
+          f"median of {DEFAULT_REPEATS} sweeps, suggestion {DEFAULT_METHOD!r})")
     header = (f"{'task':44s} {'suggested':>9s} {'grid best':>9s} {'good band (within 1 pt)':>23s} "
               f"{'decades':>7s} {'best':>7s} {'at sugg':>7s} {'regret':>7s} {'time ratio':>10s} {'stop':>14s}")
     print(header)

@@ -1,5 +1,15 @@
 """Keras callbacks of keras-lr."""
 
+from keras_lr.callbacks.bold_driver import BoldDriver
+from keras_lr.callbacks.divergence_guard import DivergenceGuard
 from keras_lr.callbacks.lr_finder import LRFinder
+from keras_lr.callbacks.lr_logger import LearningRateLogger
+from keras_lr.callbacks.plateau import ReduceLROnPlateau
 
-__all__ = ["LRFinder"]
+__all__ = [
+    "BoldDriver",
+    "DivergenceGuard",
+    "LRFinder",
+    "LearningRateLogger",
+    "ReduceLROnPlateau",
+]

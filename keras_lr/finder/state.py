@@ -109,8 +109,17 @@ class TrainingState:
             learning_rate = learning_rate_owner(model.optimizer)._learning_rate
         return cls(model, variables, values, attributes, learning_rate)
 
-    def restore(self):
-        """Puts every captured value and attribute back."""
+    def restore(self, attributes=True, keep=()):
+        """Puts every captured value back.
+
+        Args:
+            attributes: Bool. Also put back the model's compiled functions
+                and the other attributes `fit` replaces. Defaults to `True`;
+                `False` inside a running `fit` (the divergence guard).
+            keep: Variables left as they are now (the divergence guard keeps
+                `iterations` and the metrics).
+        """
+        kept = {id(variable) for variable in keep}
         model = self.model
         sync_jax_state(model)
         if getattr(model, "optimizer", None) is not None:
@@ -121,9 +130,11 @@ class TrainingState:
                 self._learning_rate,
             )
         for variable, value in zip(self._variables, self._values):
-            variable.assign(value)
-        for name, value in self._attributes.items():
-            setattr(model, name, value)
+            if id(variable) not in kept:
+                variable.assign(value)
+        if attributes:
+            for name, value in self._attributes.items():
+                setattr(model, name, value)
 
     def differences(self):
         """Paths of the variables whose value differs from the snapshot."""

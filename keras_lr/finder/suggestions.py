@@ -9,6 +9,10 @@ curve that gives no reliable answer raises `UnreliableCurveError` (a
 import numpy as np
 
 MIN_POINTS = 10
+# The default of `LRFinderResult.suggestion`: the only method within half a
+# decade of the best constant LR on every task of `benchmarks/finder_quality.py`
+# (median of 3 sweeps); fastai's "valley" was up to 0.9 decades low.
+DEFAULT_METHOD = "minimum"
 
 
 class UnreliableCurveError(ValueError):

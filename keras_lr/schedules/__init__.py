@@ -1,5 +1,6 @@
 """Learning-rate schedules: pure functions of the step, in `keras.ops`."""
 
+from keras_lr.schedules.controlled import ControlledSchedule
 from keras_lr.schedules.cyclical import CyclicalLearningRate
 from keras_lr.schedules.cyclical import ExponentialCyclicalLearningRate
 from keras_lr.schedules.cyclical import Triangular2CyclicalLearningRate
@@ -12,6 +13,7 @@ from keras_lr.schedules.plotting import schedule_values
 from keras_lr.schedules.warmup import Warmup
 
 __all__ = [
+    "ControlledSchedule",
     "CyclicalLearningRate",
     "ExponentialCyclicalLearningRate",
     "Join",

@@ -74,7 +74,7 @@ def test_restores_everything_bit_for_bit_mid_training(data, fresh_session):
     functions = (model.train_function, model.test_function, model.predict_function)
     history = model.history
     before = snapshot(model)
-    result = keras_lr.find_lr(model, x, y, num_steps=60, verbose=0)
+    result = keras_lr.find_lr(model, x, y, num_steps=60, verbose=0, repeats=1)
     assert isinstance(result, LRFinderResult) and len(result) > 10
     assert_same_state(before, snapshot(model))
     assert model.optimizer._learning_rate is lr_object
@@ -91,7 +91,7 @@ def test_training_after_finder_equals_training_without(data, fresh_session):
     without = mlp(dropout=True)
     train(with_finder, x, y, epochs=1)
     train(without, x, y, epochs=1)
-    keras_lr.find_lr(with_finder, x, y, num_steps=50, verbose=0)
+    keras_lr.find_lr(with_finder, x, y, num_steps=50, verbose=0, repeats=1)
     for a, b in zip(train(with_finder, x, y), train(without, x, y)):
         np.testing.assert_array_equal(a, b)
 
@@ -103,7 +103,7 @@ def test_fresh_model_with_schedule_is_restored(data, fresh_session):
     model = mlp(optimizer=keras.optimizers.SGD(schedule, momentum=0.9))
     keras.utils.set_random_seed(0)
     reference = mlp(optimizer=keras.optimizers.SGD(schedule, momentum=0.9))
-    keras_lr.find_lr(model, x, y, num_steps=40, verbose=0)
+    keras_lr.find_lr(model, x, y, num_steps=40, verbose=0, repeats=1)
     assert model.optimizer._learning_rate is schedule
     assert int(ops.convert_to_numpy(model.optimizer.iterations)) == 0
     for a, b in zip(train(model, x, y, 1), train(reference, x, y, 1)):
@@ -162,7 +162,7 @@ def test_stops_on_divergence_with_usable_result(data, fresh_session):
     x, y = data
     model = mlp(optimizer=keras.optimizers.SGD(0.01))
     result = keras_lr.find_lr(model, x, y, start_lr=1e-4, end_lr=1e4, num_steps=300,
-                              verbose=0)
+                              verbose=0, repeats=1)
     assert result.stop_reason in ("diverged", "nan")
     assert len(result) < 300
     assert 1e-4 <= result.suggestion() <= 10
@@ -177,7 +177,7 @@ def test_stops_on_nan_and_restores(fresh_session):
     model.fit(x, y, verbose=0, epochs=1)
     before = snapshot(model)
     result = keras_lr.find_lr(model, x, y, start_lr=1e-3, end_lr=1e8, num_steps=200,
-                              diverge_threshold=None, verbose=0)
+                              diverge_threshold=None, verbose=0, repeats=1)
     assert result.stop_reason == "nan"
     assert not np.isfinite(result.losses[-1])
     assert np.all(np.isfinite(result.losses[:-1]))
@@ -189,10 +189,10 @@ def test_diverge_threshold_rule(fresh_session):
     x, y = digits()
     early = keras_lr.find_lr(mlp(optimizer=keras.optimizers.SGD(0.01)), x, y,
                              start_lr=1e-3, end_lr=1e3, diverge_threshold=1.5,
-                             num_steps=200, seed=0, verbose=0)
+                             num_steps=200, seed=0, verbose=0, repeats=1)
     late = keras_lr.find_lr(mlp(optimizer=keras.optimizers.SGD(0.01)), x, y,
                             start_lr=1e-3, end_lr=1e3, diverge_threshold=4.0,
-                            num_steps=200, seed=0, verbose=0)
+                            num_steps=200, seed=0, verbose=0, repeats=1)
     assert early.stop_reason == "diverged"
     smoothed = early.smoothed_losses
     assert smoothed[-1] > 1.5 * np.min(smoothed[:-1]) or smoothed[-1] > 1.5 * np.min(smoothed)
@@ -209,7 +209,7 @@ def test_loss_scale_optimizer_mixed_precision(data, fresh_session):
         train(model, x, y, epochs=1)
         before = snapshot(model)
         assert any("dynamic_scale" in k for k in before)
-        result = keras_lr.find_lr(model, x, y, num_steps=60, verbose=0)
+        result = keras_lr.find_lr(model, x, y, num_steps=60, verbose=0, repeats=1)
         assert np.isfinite(result.losses[:10]).all()
         assert_same_state(before, snapshot(model))
     finally:
@@ -220,7 +220,7 @@ def test_steps_per_execution(data, fresh_session):
     x, y = data
     model = trained_mlp(x, y, steps_per_execution=4)
     before = snapshot(model)
-    result = keras_lr.find_lr(model, x, y, num_steps=40, diverge_threshold=None, verbose=0)
+    result = keras_lr.find_lr(model, x, y, num_steps=40, diverge_threshold=None, verbose=0, repeats=1)
     # find_lr sweeps with one step per execution: a point per step.
     assert len(result) == 40
     assert model.steps_per_execution == 4
@@ -241,7 +241,7 @@ def test_mirrored_strategy(data, mirrored_strategy, fresh_session):
         model = mlp()
     train(model, x, y, epochs=1)
     before = snapshot(model)
-    result = keras_lr.find_lr(model, x, y, num_steps=40, verbose=0)
+    result = keras_lr.find_lr(model, x, y, num_steps=40, verbose=0, repeats=1)
     assert len(result) > 10 and np.isfinite(result.losses[:10]).all()
     assert_same_state(before, snapshot(model))
 
@@ -253,11 +253,11 @@ def test_cycles_short_tf_dataset_and_sample_counts(data, fresh_session):
     model = trained_mlp(x, y)
     before = snapshot(model)
     result = keras_lr.find_lr(model, dataset, num_steps=30, diverge_threshold=None,
-                              verbose=0)
+                              verbose=0, repeats=1)
     assert len(result) == 30
     assert_same_state(before, snapshot(model))
     result = keras_lr.find_lr(model, dataset, num_steps=12, sample=2,
-                              diverge_threshold=None, verbose=0)
+                              diverge_threshold=None, verbose=0, repeats=1)
     assert len(result) == 12
     # Only 2 batches, cycled: the batch losses repeat with period 2 up to the
     # change of the weights, so they are far closer than the first 4 distinct.
@@ -281,7 +281,7 @@ def test_pydataset_and_generator_are_cycled(data, fresh_session):
     model = trained_mlp(x, y)
     before = snapshot(model)
     result = keras_lr.find_lr(model, _Batches(x, y), num_steps=20, diverge_threshold=None,
-                              verbose=0)
+                              verbose=0, repeats=1)
     assert len(result) == 20
 
     def generator():
@@ -289,19 +289,40 @@ def test_pydataset_and_generator_are_cycled(data, fresh_session):
             yield x[16 * i:16 * (i + 1)], y[16 * i:16 * (i + 1)]
 
     result = keras_lr.find_lr(model, generator(), num_steps=20, diverge_threshold=None,
-                              verbose=0)
+                              verbose=0, repeats=1)
     assert len(result) == 20
     assert_same_state(before, snapshot(model))
+
+
+def test_default_three_sweeps_replay_a_generator(data, fresh_session):
+    # A generator can be read once: the 2nd and 3rd sweeps replay the batches
+    # the first one drew (3 here), in other orders.
+    x, y = data
+    model = mlp()
+    drawn = []
+
+    def generator():
+        for i in range(3):
+            drawn.append(i)
+            yield x[16 * i:16 * (i + 1)], y[16 * i:16 * (i + 1)]
+
+    result = keras_lr.find_lr(model, generator(), num_steps=12, diverge_threshold=None,
+                              seed=0, verbose=0)
+    assert len(result.runs) == 3 and result.config["repeats"] == 3
+    assert drawn == [0, 1, 2]
+    assert all(len(run) == 12 for run in result.runs)
+    first_batch_losses = {round(float(run.losses[0]), 6) for run in result.runs}
+    assert len(first_batch_losses) > 1  # other orders (same start state)
 
 
 def test_sample_fraction_uses_a_subset(data, fresh_session):
     x, y = data
     model = mlp()
     result = keras_lr.find_lr(model, x, y, batch_size=8, sample=16, num_steps=20,
-                              diverge_threshold=None, seed=1, verbose=0)
+                              diverge_threshold=None, seed=1, verbose=0, repeats=1)
     assert len(result) == 20
     result = keras_lr.find_lr(model, x, y, sample=0.25, num_steps=20,
-                              diverge_threshold=None, verbose=0)
+                              diverge_threshold=None, verbose=0, repeats=1)
     assert len(result) == 20
 
 
@@ -318,7 +339,7 @@ def test_exception_inside_fit_still_restores(data, fresh_session):
 
     # TensorFlow re-raises it as its own error type, with the message.
     with pytest.raises(Exception, match="data source failed"):
-        keras_lr.find_lr(model, broken(), num_steps=50, verbose=0)
+        keras_lr.find_lr(model, broken(), num_steps=50, verbose=0, repeats=1)
     assert_same_state(before, snapshot(model))
     assert model.stop_training is False
 
@@ -342,7 +363,7 @@ def test_validation_data_curve(data, fresh_session):
     model = mlp()
     result = keras_lr.find_lr(model, x[:256], y[:256], num_steps=20,
                               validation_data=(x[256:320], y[256:320]),
-                              diverge_threshold=None, verbose=0)
+                              diverge_threshold=None, verbose=0, repeats=1)
     assert result.validation_losses is not None
     assert len(result.validation_losses) == len(result) == 20
     assert np.isfinite(result.validation_losses).all()
@@ -352,7 +373,7 @@ def test_restore_false_keeps_the_sweep_weights(data, fresh_session):
     x, y = data
     model = trained_mlp(x, y)
     before = snapshot(model)
-    keras_lr.find_lr(model, x, y, num_steps=20, restore=False, verbose=0)
+    keras_lr.find_lr(model, x, y, num_steps=20, restore=False, verbose=0, repeats=1)
     after = snapshot(model)
     assert any(not np.array_equal(before[k], after[k]) for k in before)
 
@@ -360,14 +381,14 @@ def test_restore_false_keeps_the_sweep_weights(data, fresh_session):
 def test_leaves_no_files(data, tmp_path, monkeypatch, fresh_session):
     x, y = data
     monkeypatch.chdir(tmp_path)
-    keras_lr.find_lr(mlp(), x, y, num_steps=20, verbose=0)
+    keras_lr.find_lr(mlp(), x, y, num_steps=20, verbose=0, repeats=1)
     assert os.listdir(tmp_path) == []
 
 
 def test_verbose_summary(data, capsys, fresh_session):
     x, y = data
     keras_lr.find_lr(mlp(), x, y, num_steps=30, diverge_threshold=None, seed=0,
-                     verbose="auto")
+                     verbose="auto", repeats=1)
     out = capsys.readouterr().out
     assert out.startswith("LR finder: 30 steps in ")
     assert "stopped (completed)" in out
@@ -401,16 +422,16 @@ def test_bad_models_and_data(data, fresh_session):
     x, y = data
     uncompiled = keras.Sequential([keras.Input((64,)), keras.layers.Dense(10)])
     with pytest.raises(ValueError, match="compiled"):
-        keras_lr.find_lr(uncompiled, x, y)
+        keras_lr.find_lr(uncompiled, x, y, repeats=1)
     with pytest.raises(TypeError, match="keras.Model"):
-        keras_lr.find_lr("model", x, y)
+        keras_lr.find_lr("model", x, y, repeats=1)
     model = mlp()
     with pytest.raises(ValueError, match="`x` is required"):
         keras_lr.find_lr(model)
     with pytest.raises(ValueError, match="empty"):
-        keras_lr.find_lr(model, x[:0], y[:0])
+        keras_lr.find_lr(model, x[:0], y[:0], repeats=1)
     with pytest.raises(ValueError, match="same number of samples"):
-        keras_lr.find_lr(model, x, y[:10])
+        keras_lr.find_lr(model, x, y[:10], repeats=1)
 
 
 def test_bad_arguments_with_datasets(data, fresh_session):
@@ -419,9 +440,9 @@ def test_bad_arguments_with_datasets(data, fresh_session):
     dataset = tf.data.Dataset.from_tensor_slices((x, y)).batch(16)
     model = mlp()
     with pytest.raises(ValueError, match="batch_size"):
-        keras_lr.find_lr(model, dataset, batch_size=16)
+        keras_lr.find_lr(model, dataset, batch_size=16, repeats=1)
     with pytest.raises(ValueError, match="`y` must be None"):
-        keras_lr.find_lr(model, dataset, y)
+        keras_lr.find_lr(model, dataset, y, repeats=1)
 
 
 @pytest.mark.parametrize("kwargs,match", [

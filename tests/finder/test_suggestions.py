@@ -121,7 +121,10 @@ def test_result_suggestion_trims_like_fastai_and_reports_range():
     result = LRFinderResult(lrs, loss, smoothed_losses=loss)
     n = len(lrs)
     trimmed = fastai_valley_reference(lrs[n // 10:-5], loss[n // 10:-5])
-    assert result.suggestion() == trimmed
+    assert result.suggestion("valley") == trimmed
+    # The default is "minimum": the LR of the lowest (trimmed) loss over 10.
+    lowest = lrs[n // 10:-5][np.argmin(loss[n // 10:-5])]
+    assert result.suggestion() == pytest.approx(lowest / 10)
     low, high = result.suggest_range()
     lowest = lrs[n // 10:-5][np.argmin(loss[n // 10:-5])]
     assert high == pytest.approx(lowest / 3)

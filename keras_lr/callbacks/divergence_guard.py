@@ -1,0 +1,140 @@
+"""`DivergenceGuard`: on a loss spike or NaN, go back to good weights and cut the LR."""
+
+import math
+
+import keras
+import numpy as np
+
+from keras_lr import _validation
+from keras_lr.callbacks._control import LRController
+from keras_lr.finder.result import BiasCorrectedAverage
+from keras_lr.finder.state import TrainingState
+
+
+@keras.saving.register_keras_serializable(package="keras_lr")
+class DivergenceGuard(LRController):
+    """Restores the last good state and cuts the LR when training diverges.
+
+    Watches the mean training loss of every `frequency` batches (read from
+    the loss tracker, so it is the loss of those batches, not the epoch's
+    running mean). Training has diverged when that loss is NaN or infinite,
+    or when its bias-corrected moving average (beta `smoothing`) exceeds
+    `threshold` times its best value. Then the guard:
+
+    1. puts back the last good snapshot of the weights and of the optimizer
+       variables (slots, loss scale), bit for bit; `iterations` goes on (a
+       schedule keeps time with the data: the failed steps count as spent);
+    2. multiplies the learning rate by `factor` (on top of any schedule,
+       through `keras_lr.schedules.ControlledSchedule`), not below `min_lr`;
+    3. resets the metrics (the epoch's logged values restart from there) and
+       goes on with the next batches; after `max_recoveries` recoveries it
+       stops training, at the good state (the epoch's logged loss then
+       includes the divergence, so it shows).
+
+    A snapshot is taken every `snapshot_every` checks and only becomes "good"
+    once the next check is healthy (the weights it holds have then produced
+    a finite, non-spiking loss). Two snapshots are kept in host memory: on a
+    large model, raise `snapshot_every`.
+
+    Args:
+        threshold: Float > 1. Defaults to `4.0` (the LR finder's).
+        factor: Float in (0, 1). LR cut per recovery. Defaults to `0.5`.
+        smoothing: Float in [0, 1). Defaults to `0.9`.
+        snapshot_every: Integer >= 1, in checks. Defaults to `10`.
+        max_recoveries: Integer >= 0. Defaults to `5`.
+        min_lr: Float >= 0. Defaults to `0.0`.
+        frequency: Integer >= 1, batches per check. Defaults to `1`.
+        verbose: 0 or 1. Defaults to `1`.
+
+    Example:
+
+    ```python
+    model.fit(x, y, epochs=20, callbacks=[keras_lr.callbacks.DivergenceGuard()])
+    ```
+    """
+
+    state_prefix = "guard"
+
+    def __init__(self, threshold=4.0, factor=0.5, smoothing=0.9, snapshot_every=10,
+                 max_recoveries=5, min_lr=0.0, frequency=1, verbose=1):
+        if frequency == "epoch":
+            raise ValueError(
+                "Argument `frequency` must be an integer number of batches: the "
+                "guard watches the training loss as it goes. Received: "
+                "frequency='epoch'")
+        super().__init__("loss", frequency, verbose)
+        self.threshold = _validation.require_number(
+            "threshold", threshold, minimum=1, min_inclusive=False)
+        self.factor = _validation.require_number(
+            "factor", factor, minimum=0, maximum=1, min_inclusive=False,
+            max_inclusive=False)
+        self.smoothing = _validation.require_number(
+            "smoothing", smoothing, minimum=0, maximum=1, max_inclusive=False)
+        self.snapshot_every = _validation.require_int("snapshot_every", snapshot_every, minimum=1)
+        self.max_recoveries = _validation.require_int("max_recoveries", max_recoveries, minimum=0)
+        self.min_lr = _validation.require_non_negative("min_lr", min_lr)
+        self._good = self._pending = None
+        self.events = []
+
+    def _defaults(self):
+        return dict(super()._defaults(), recoveries=0.0)
+
+    @property
+    def recoveries(self):
+        """Number of recoveries so far (kept across resumes)."""
+        return int(self._get("recoveries"))
+
+    def on_train_begin(self, logs=None):
+        self._good = TrainingState.capture(self.model)
+        self._pending = None
+        self._since_snapshot = 0
+        self._average = BiasCorrectedAverage(self.smoothing)
+        self._best = math.inf
+
+    def check(self, value):
+        if not np.isfinite(value):
+            return self._recover(f"the loss is {value}")
+        smoothed = self._average.update(value)
+        if smoothed > self.threshold * self._best:
+            return self._recover(
+                f"the smoothed loss {smoothed:.4g} is above {self.threshold:g} x "
+                f"its best {self._best:.4g}")
+        self._best = min(self._best, smoothed)
+        if self._pending is not None:  # confirmed by this healthy check
+            self._good, self._pending = self._pending, None
+        self._since_snapshot += 1
+        if self._since_snapshot >= self.snapshot_every:
+            self._pending = TrainingState.capture(self.model)
+            self._since_snapshot = 0
+
+    def _recover(self, reason):
+        model = self.model
+        keep = [model.optimizer.iterations, *getattr(model, "metrics_variables", [])]
+        self._good.restore(attributes=False, keep=keep)
+        self._pending = None
+        self._since_snapshot = 0
+        self._average = BiasCorrectedAverage(self.smoothing)
+        recoveries = self.recoveries + 1
+        self._set("recoveries", recoveries)
+        if recoveries > self.max_recoveries:
+            self.model.stop_training = True
+            self.events.append(dict(step=self._step(), reason=reason, action="stopped"))
+            self._say(f"{reason}: restored the last good state and stopped "
+                      f"(max_recoveries={self.max_recoveries}).")
+            return
+        for metric in model.metrics:
+            metric.reset_state()
+        self._window = (0.0, 0.0)
+        old, new = self._multiply(self.factor, min_lr=self.min_lr)
+        self.events.append(dict(step=self._step(), reason=reason, action="recovered",
+                                old_lr=old, new_lr=new))
+        self._say(f"{reason}: restored the last good state, learning rate "
+                  f"{old:.4g} -> {new:.4g}.")
+
+    def get_config(self):
+        return {
+            "threshold": self.threshold, "factor": self.factor,
+            "smoothing": self.smoothing, "snapshot_every": self.snapshot_every,
+            "max_recoveries": self.max_recoveries, "min_lr": self.min_lr,
+            "frequency": self.frequency, "verbose": self.verbose,
+        }

@@ -1,0 +1,114 @@
+"""`LearningRateLogger`: the learning rate (and momentum) each step really used."""
+
+import keras
+import numpy as np
+from keras import ops
+
+from keras_lr import _optional
+from keras_lr import _validation
+from keras_lr.finder.state import learning_rate_owner
+from keras_lr.finder.state import sync_jax_state
+from keras_lr.schedules._common import LearningRateSchedule
+
+
+def _value_at(value, step):
+    if isinstance(value, LearningRateSchedule) or (
+            callable(value) and not isinstance(value, keras.Variable)):
+        value = value(step)
+    return float(np.asarray(ops.convert_to_numpy(value)))
+
+
+@keras.saving.register_keras_serializable(package="keras_lr")
+class LearningRateLogger(keras.callbacks.Callback):
+    """Logs the learning rate each step used, into `logs` and TensorBoard.
+
+    After every batch, evaluates the optimizer's learning rate (a float, any
+    `LearningRateSchedule`, including one scaled by keras-lr's plateau
+    callbacks) at the step that just ran, and, when the momentum is
+    scheduled (`momentum` or `beta_1` given as a schedule), the momentum.
+    The values go into the batch and epoch `logs` (so `History`, a
+    `keras.callbacks.TensorBoard` listed after this callback, and progress
+    bars see them), into `self.history`, and, with `log_dir`, straight to
+    TensorBoard as `learning_rate` and `momentum` against the optimizer step.
+
+    It runs Python each batch (about the cost of a schedule evaluated
+    eagerly); use `frequency` to log every N steps on a fast model.
+
+    Args:
+        log_dir: Optional TensorBoard log directory (needs TensorFlow for
+            `tf.summary`). Defaults to `None`.
+        frequency: Integer >= 1. Log every N steps. Defaults to `1`.
+
+    Example:
+
+    ```python
+    logger = keras_lr.callbacks.LearningRateLogger(log_dir="logs/lr")
+    model.fit(x, y, epochs=5, callbacks=[logger])
+    steps, lrs = logger.history["step"], logger.history["learning_rate"]
+    ```
+    """
+
+    def __init__(self, log_dir=None, frequency=1):
+        super().__init__()
+        if log_dir is not None and not isinstance(log_dir, (str, bytes)) and not hasattr(
+                log_dir, "__fspath__"):
+            raise ValueError(f"Argument `log_dir` must be a path or None. Received: log_dir={log_dir!r}")
+        self.log_dir = log_dir
+        self.frequency = _validation.require_int("frequency", frequency, minimum=1)
+        self.history = {"step": [], "learning_rate": [], "momentum": []}
+        self._writer = None
+
+    def on_train_begin(self, logs=None):
+        sync_jax_state(self.model)
+        self._iteration = int(ops.convert_to_numpy(self.model.optimizer.iterations))
+        if self.log_dir is not None and self._writer is None:
+            tf = _optional.import_optional("tensorflow", "tensorboard", "LearningRateLogger(log_dir=...)")
+            self._writer = tf.summary.create_file_writer(str(self.log_dir))
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._last_batch = -1
+
+    def _values(self, step):
+        owner = learning_rate_owner(self.model.optimizer)
+        values = {"learning_rate": _value_at(owner._learning_rate, step)}
+        for name in ("momentum", "beta_1"):
+            momentum = getattr(owner, name, None)
+            if isinstance(momentum, LearningRateSchedule):
+                values["momentum"] = _value_at(momentum, step)
+                break
+        return values
+
+    def on_train_batch_end(self, batch, logs=None):
+        steps = batch - self._last_batch
+        self._last_batch = batch
+        before = self._iteration
+        self._iteration += steps
+        if self._iteration // self.frequency == before // self.frequency:
+            return
+        step = self._iteration - 1  # the step that just ran used lr(step)
+        values = self._values(step)
+        self.history["step"].append(step)
+        self.history["learning_rate"].append(values["learning_rate"])
+        self.history["momentum"].append(values.get("momentum", float("nan")))
+        if logs is not None:
+            logs.update(values)
+        if self._writer is not None:
+            tf = _optional.import_optional("tensorflow", "tensorboard", "LearningRateLogger(log_dir=...)")
+            with self._writer.as_default():
+                for name, value in values.items():
+                    tf.summary.scalar(name, value, step=step)
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is not None and self._iteration > 0:
+            logs.update(self._values(self._iteration - 1))
+        if self._writer is not None:
+            self._writer.flush()
+
+    def on_train_end(self, logs=None):
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
+
+    def get_config(self):
+        return {"log_dir": None if self.log_dir is None else str(self.log_dir),
+                "frequency": self.frequency}

@@ -1,0 +1,198 @@
+"""`ReduceLROnPlateau`: Keras's, on top of any schedule, and resumable."""
+
+import math
+
+import keras
+import numpy as np
+
+from keras_lr import _validation
+from keras_lr.callbacks._control import LRController
+from keras_lr.callbacks._control import is_min_mode
+from keras_lr.callbacks._control import validate_mode
+from keras_lr.finder.state import sync_jax_state
+
+
+@keras.saving.register_keras_serializable(package="keras_lr")
+class ReduceLROnPlateau(LRController):
+    """Reduces the learning rate when a metric has stopped improving.
+
+    A drop-in for `keras.callbacks.ReduceLROnPlateau` (same arguments, same
+    defaults, same rule) that also works when the learning rate is a
+    `LearningRateSchedule`: it then scales the schedule, whose shape is kept
+    (`lr(step) = scale * schedule(step)`, see
+    `keras_lr.schedules.ControlledSchedule`). Its counters and the scale are
+    variables saved with the optimizer, so they survive
+    `keras.callbacks.BackupAndRestore` and a `.keras` save/load, and the
+    reduced rate is the one the compiled step uses.
+
+    The rule, checked at the end of each epoch (or every `frequency`
+    batches on the mean training loss of those batches), after the first
+    `warmup` checks:
+
+    - in cooldown: `cooldown_counter -= 1` and `wait = 0`;
+    - improved (`"abs"`: `value < best - min_delta`, `"rel"`:
+      `value < best * (1 - min_delta)`; mirrored in `"max"` mode):
+      `best = value`, `wait = 0`;
+    - otherwise, outside cooldown: `wait += 1`; when `wait >= patience` and
+      the current LR is above `min_lr`: `lr = max(lr * factor, min_lr)`,
+      `cooldown_counter = cooldown`, `wait = 0` (and, with
+      `restore_best_weights`, the weights of the best check come back).
+
+    Args:
+        monitor: String. Metric to watch. Defaults to `"val_loss"`. With an
+            integer `frequency` it must be `"loss"`.
+        factor: Float in (0, 1). `new_lr = lr * factor`. Defaults to `0.1`.
+        patience: Integer >= 0. Checks without improvement before a
+            reduction. Defaults to `10`.
+        verbose: 0 or 1. Defaults to `0`.
+        mode: `"auto"`, `"min"` or `"max"`; `"auto"` maximizes a monitor
+            whose name contains `"acc"` (Keras's rule). Defaults to `"auto"`.
+        min_delta: Float >= 0. Threshold for a significant improvement.
+            Defaults to `1e-4`.
+        cooldown: Integer >= 0. Checks to wait after a reduction before
+            counting again. Defaults to `0`.
+        min_lr: Float >= 0. Lower bound on the learning rate (for a
+            schedule: on its current value). Defaults to `0.0`.
+        threshold_mode: `"abs"` (Keras's) or `"rel"` (PyTorch's, relative to
+            the best value). Defaults to `"abs"`.
+        warmup: Integer >= 0. Checks ignored at the start (while a warmup
+            schedule ramps up the LR). Defaults to `0`.
+        smoothing: Float in [0, 1). Beta of a bias-corrected moving average
+            of the monitored value; `0` uses the raw value. Defaults to `0.0`.
+        restore_best_weights: Bool. On each reduction, restore the model's
+            weights from the best check (kept in memory; after a resume,
+            from the first improvement on). Defaults to `False`.
+        frequency: `"epoch"` or an integer N: check the mean training loss
+            of every N batches. Defaults to `"epoch"`.
+
+    Raises:
+        ValueError: for bad argument values.
+        TypeError: for unknown arguments.
+
+    Example:
+
+    ```python
+    schedule = keras.optimizers.schedules.CosineDecay(0.1, decay_steps=1000)
+    model.compile(optimizer=keras.optimizers.SGD(schedule), loss="mse")
+    model.fit(x, y, validation_split=0.2, epochs=50,
+              callbacks=[keras_lr.callbacks.ReduceLROnPlateau(
+                  factor=0.5, patience=3, threshold_mode="rel", warmup=2)])
+    ```
+    """
+
+    state_prefix = "plateau"
+
+    def __init__(self, monitor="val_loss", factor=0.1, patience=10, verbose=0,
+                 mode="auto", min_delta=1e-4, cooldown=0, min_lr=0.0, *,
+                 threshold_mode="abs", warmup=0, smoothing=0.0,
+                 restore_best_weights=False, frequency="epoch"):
+        super().__init__(monitor, frequency, verbose)
+        self.factor = _validation.require_number(
+            "factor", factor, minimum=0, maximum=1, min_inclusive=False,
+            max_inclusive=False)
+        self.patience = _validation.require_int("patience", patience, minimum=0)
+        self.mode = validate_mode(mode)
+        self.min_delta = _validation.require_non_negative("min_delta", min_delta)
+        self.cooldown = _validation.require_int("cooldown", cooldown, minimum=0)
+        self.min_lr = _validation.require_non_negative("min_lr", min_lr)
+        self.threshold_mode = _validation.require_one_of(
+            "threshold_mode", threshold_mode, ("abs", "rel"))
+        self.warmup = _validation.require_int("warmup", warmup, minimum=0)
+        self.smoothing = _validation.require_number(
+            "smoothing", smoothing, minimum=0, maximum=1, max_inclusive=False)
+        self.restore_best_weights = _validation.require_bool(
+            "restore_best_weights", restore_best_weights)
+        self._minimize = is_min_mode(self.mode, monitor)
+        self._best_weights = None
+
+    def _defaults(self):
+        return dict(
+            super()._defaults(), wait=0.0, cooldown_counter=0.0, checks=0.0,
+            average=0.0, reductions=0.0,
+            best=math.inf if self._minimize else -math.inf,
+        )
+
+    # Keras's attribute names, read from the state variables.
+    @property
+    def wait(self):
+        return int(self._get("wait"))
+
+    @property
+    def cooldown_counter(self):
+        return int(self._get("cooldown_counter"))
+
+    @property
+    def best(self):
+        return self._get("best")
+
+    @property
+    def reductions(self):
+        """Number of reductions so far (kept across resumes)."""
+        return int(self._get("reductions"))
+
+    def in_cooldown(self):
+        return self.cooldown_counter > 0
+
+    def _improved(self, value, best):
+        if self.threshold_mode == "rel":
+            if self._minimize:
+                return value < best * (1 - self.min_delta)
+            return value > best * (1 + self.min_delta)
+        if self._minimize:
+            return value < best - self.min_delta
+        return value > best + self.min_delta
+
+    def _smoothed(self, value, checks):
+        if not self.smoothing:
+            return value
+        average = self.smoothing * self._get("average") + (1 - self.smoothing) * value
+        self._set("average", average)
+        return average / (1 - self.smoothing ** checks)
+
+    def check(self, value):
+        checks = self._get("checks") + 1
+        self._set("checks", checks)
+        value = self._smoothed(value, checks)
+        if checks <= self.warmup or not np.isfinite(value):
+            return
+        if self.in_cooldown():
+            self._set("cooldown_counter", self.cooldown_counter - 1)
+            self._set("wait", 0)
+        if self._improved(value, np.float32(self.best)):
+            self._set("best", value)
+            self._set("wait", 0)
+            if self.restore_best_weights:
+                sync_jax_state(self.model)
+                self._best_weights = self.model.get_weights()
+        elif not self.in_cooldown():
+            wait = self.wait + 1
+            self._set("wait", wait)
+            if wait >= self.patience:
+                self._reduce()
+
+    def _reduce(self):
+        current = self.current_learning_rate()
+        if not current > np.float32(self.min_lr):
+            return
+        old, new = self._multiply(self.factor, min_lr=self.min_lr)
+        self._set("reductions", self.reductions + 1)
+        self._set("cooldown_counter", self.cooldown)
+        self._set("wait", 0)
+        restored = ""
+        if self.restore_best_weights and self._best_weights is not None:
+            sync_jax_state(self.model)
+            self.model.set_weights(self._best_weights)
+            restored = ", best weights restored"
+        self._say(f"reducing learning rate from {old:.4g} to {new:.4g}{restored}.")
+
+    def get_config(self):
+        return {
+            "monitor": self.monitor, "factor": self.factor,
+            "patience": self.patience, "verbose": self.verbose,
+            "mode": self.mode, "min_delta": self.min_delta,
+            "cooldown": self.cooldown, "min_lr": self.min_lr,
+            "threshold_mode": self.threshold_mode, "warmup": self.warmup,
+            "smoothing": self.smoothing,
+            "restore_best_weights": self.restore_best_weights,
+            "frequency": self.frequency,
+        }
