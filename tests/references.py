@@ -7,6 +7,8 @@ float64, without importing keras_lr.
 
 import math
 
+import numpy as np
+
 
 def tfa_cyclical(step, initial, maximal, step_size, scale_fn, scale_mode):
     """tensorflow-addons' CyclicalLearningRate.__call__, in float64."""
@@ -102,3 +104,60 @@ def join(step, pieces, boundaries):
     index = sum(1 for b in boundaries if step >= b)
     offset = 0 if index == 0 else boundaries[index - 1]
     return pieces[index](step - offset)
+
+
+def plateau(values, lr0, factor, patience, min_delta=1e-4, cooldown=0, min_lr=0.0,
+            minimize=True, threshold_mode="abs", warmup=0, smoothing=0.0):
+    """Keras's `ReduceLROnPlateau.on_epoch_end` (keras/src/callbacks), one
+    value per check, with PyTorch's "rel" threshold, a warmup that ignores the
+    first checks and fastai-style smoothing. Returns the LR after each check."""
+    best = np.inf if minimize else -np.inf
+    wait = cooldown_counter = 0
+    lr, average, out = lr0, 0.0, []
+    for n, value in enumerate(values, start=1):
+        if smoothing:
+            average = smoothing * average + (1 - smoothing) * value
+            value = average / (1 - smoothing ** n)
+        if n > warmup:
+            if threshold_mode == "rel":
+                better = value < best * (1 - min_delta) if minimize else value > best * (1 + min_delta)
+            else:
+                better = value < best - min_delta if minimize else value > best + min_delta
+            if cooldown_counter > 0:
+                cooldown_counter -= 1
+                wait = 0
+            if better:
+                best = np.float32(value)
+                wait = 0
+            elif not cooldown_counter > 0:
+                wait += 1
+                if wait >= patience:
+                    if lr > np.float32(min_lr):
+                        lr = max(lr * factor, min_lr)
+                        cooldown_counter = cooldown
+                        wait = 0
+        out.append(lr)
+    return np.array(out)
+
+
+def bold_driver(values, lr0, increase, decrease, slow, patience=1, min_lr=0.0,
+                max_lr=np.inf, warmup=0):
+    """The bold-driver rule as documented, one value per check."""
+    lr, previous, slow_checks, out = lr0, np.nan, 0, []
+    for n, value in enumerate(values, start=1):
+        value = float(np.float32(value))
+        if n > warmup and np.isfinite(previous):
+            change = (previous - value) / max(abs(previous), 1e-12)
+            if change < 0:
+                slow_checks = 0
+                lr = min(max(lr * decrease, min_lr), max_lr)
+            elif change < slow:
+                slow_checks += 1
+                if slow_checks >= patience:
+                    slow_checks = 0
+                    lr = min(max(lr * increase, min_lr), max_lr)
+            else:
+                slow_checks = 0
+        previous = value
+        out.append(lr)
+    return np.array(out)

@@ -152,12 +152,13 @@ class LRController(keras.callbacks.Callback):
             self.check((total - start_total) / (count - start_count))
 
     def on_epoch_end(self, epoch, logs=None):
+        # As Keras's ReduceLROnPlateau: the LR the epoch used, before the check.
+        if logs is not None and self.controlled is not None:
+            logs["learning_rate"] = self.current_learning_rate()
         if self.frequency == "epoch":
             value = self._value(logs)
             if value is not None:
                 self.check(value)
-        if logs is not None and self.controlled is not None:
-            logs["learning_rate"] = self.current_learning_rate()
 
     def check(self, value):
         """Applies the callback's rule to one monitored value."""

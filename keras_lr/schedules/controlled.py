@@ -105,18 +105,22 @@ class ControlledSchedule(LearningRateSchedule, KerasSaveable):
         # variables) only decides which attributes are skipped when walking.
         return "Metric"
 
+    @staticmethod
+    def _store_key(key):
+        return key.replace("/", ".")  # "/" would nest groups in the h5 file
+
     def save_own_variables(self, store):
         store["scale"] = np.asarray(ops.convert_to_numpy(self.scale))
         for key, variable in self._state.items():
-            store[key] = np.asarray(ops.convert_to_numpy(variable))
+            store[self._store_key(key)] = np.asarray(ops.convert_to_numpy(variable))
 
     def load_own_variables(self, store):
         keys = set(store.keys())
         if "scale" in keys:
             self.scale.assign(store["scale"])
         for key, variable in self._state.items():
-            if key in keys:
-                variable.assign(store[key])
+            if self._store_key(key) in keys:
+                variable.assign(store[self._store_key(key)])
 
     def commit(self, model):
         """Makes changed values reach `model`'s compiled train step.
