@@ -87,11 +87,21 @@ def warmup_join():
     _save(fig, "warmup_join.png")
 
 
+def lr_control():
+    import sys
+
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "examples"))
+    import lr_control as example
+
+    example.plot(example.run_variants(epochs=20), os.path.join(OUT, "lr_control.png"))
+
+
 def main():
     os.makedirs(OUT, exist_ok=True)
     cyclical()
     one_cycle()
     warmup_join()
+    lr_control()
 
 
 if __name__ == "__main__":

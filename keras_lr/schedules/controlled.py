@@ -47,7 +47,7 @@ class ControlledSchedule(LearningRateSchedule, KerasSaveable):
 
     ```python
     >>> lr = keras_lr.schedules.ControlledSchedule(0.1)
-    >>> lr.scale.assign(0.5)
+    >>> _ = lr.scale.assign(0.5)
     >>> float(lr(0))
     0.05
 
