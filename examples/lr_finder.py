@@ -48,7 +48,7 @@ def main():
 
     model = build(1e-3)
     result = keras_lr.find_lr(model, x, y, batch_size=args.batch_size)  # prints a summary
-    lr = result.suggestion()              # "valley"
+    lr = result.suggestion()              # "minimum", median of 3 sweeps
     min_lr, max_lr = result.suggest_range()
     print(f"other methods: steep {result.suggestion('steep'):.2e}, "
           f"minimum {result.suggestion('minimum'):.2e}")
