@@ -19,5 +19,5 @@ def test_readme_example_runs(tmp_path):
     result = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env,
                             capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
-    assert "LR finder:" in result.stdout
+    assert "LR finder run 3/3:" in result.stdout  # the default: median of 3 sweeps
     assert (tmp_path / "digits.keras").exists()
