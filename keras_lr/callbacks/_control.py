@@ -167,3 +167,34 @@ class LRController(keras.callbacks.Callback):
     def _say(self, message):
         if self.verbose:
             print(f"{type(self).__name__}: {message}")
+
+
+class SmoothedLRController(LRController):
+    """An `LRController` with a warmup and a smoothed monitored value.
+
+    The check count and the moving average are state variables, so a resumed
+    run continues them.
+    """
+
+    def __init__(self, monitor, frequency, verbose, warmup, smoothing):
+        super().__init__(monitor, frequency, verbose)
+        self.warmup = _validation.require_int("warmup", warmup, minimum=0)
+        self.smoothing = _validation.require_number(
+            "smoothing", smoothing, minimum=0, maximum=1, max_inclusive=False)
+
+    def _defaults(self):
+        return dict(super()._defaults(), checks=0.0, average=0.0)
+
+    def _count_and_smooth(self, value):
+        """Counts one check; returns `(checks, value)`, the value smoothed.
+
+        With `smoothing` beta: the bias-corrected moving average
+        `average / (1 - beta ** checks)`.
+        """
+        checks = self._get("checks") + 1
+        self._set("checks", checks)
+        if self.smoothing:
+            average = self.smoothing * self._get("average") + (1 - self.smoothing) * value
+            self._set("average", average)
+            value = average / (1 - self.smoothing ** checks)
+        return checks, value

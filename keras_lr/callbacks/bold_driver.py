@@ -6,13 +6,13 @@ import keras
 import numpy as np
 
 from keras_lr import _validation
-from keras_lr.callbacks._control import LRController
+from keras_lr.callbacks._control import SmoothedLRController
 from keras_lr.callbacks._control import is_min_mode
 from keras_lr.callbacks._control import validate_mode
 
 
 @keras.saving.register_keras_serializable(package="keras_lr")
-class BoldDriver(LRController):
+class BoldDriver(SmoothedLRController):
     """Adaptive LR control: up while the loss improves slowly, down when it rises.
 
     The "bold driver" rule (Battiti, 1989; Vogl et al., 1988) applied to a
@@ -66,7 +66,7 @@ class BoldDriver(LRController):
     def __init__(self, monitor="loss", increase=1.1, decrease=0.5, slow=0.01,
                  patience=1, min_lr=0.0, max_lr=None, mode="auto", warmup=0,
                  smoothing=0.0, frequency="epoch", verbose=0):
-        super().__init__(monitor, frequency, verbose)
+        super().__init__(monitor, frequency, verbose, warmup, smoothing)
         self.increase = _validation.require_number(
             "increase", increase, minimum=1, min_inclusive=False)
         self.decrease = _validation.require_number(
@@ -83,14 +83,10 @@ class BoldDriver(LRController):
                     f"Received: max_lr={max_lr}")
         self.max_lr = max_lr
         self.mode = validate_mode(mode)
-        self.warmup = _validation.require_int("warmup", warmup, minimum=0)
-        self.smoothing = _validation.require_number(
-            "smoothing", smoothing, minimum=0, maximum=1, max_inclusive=False)
         self._minimize = is_min_mode(self.mode, monitor)
 
     def _defaults(self):
-        return dict(super()._defaults(), checks=0.0, average=0.0,
-                    previous=math.nan, slow_checks=0.0, increases=0.0,
+        return dict(super()._defaults(), previous=math.nan, slow_checks=0.0, increases=0.0,
                     decreases=0.0)
 
     @property
@@ -102,12 +98,7 @@ class BoldDriver(LRController):
         return int(self._get("decreases"))
 
     def check(self, value):
-        checks = self._get("checks") + 1
-        self._set("checks", checks)
-        if self.smoothing:
-            average = self.smoothing * self._get("average") + (1 - self.smoothing) * value
-            self._set("average", average)
-            value = average / (1 - self.smoothing ** checks)
+        checks, value = self._count_and_smooth(value)
         previous = self._get("previous")
         value = float(np.float32(value))  # as stored, so checks compare alike
         self._set("previous", value)

@@ -6,14 +6,14 @@ import keras
 import numpy as np
 
 from keras_lr import _validation
-from keras_lr.callbacks._control import LRController
+from keras_lr.callbacks._control import SmoothedLRController
 from keras_lr.callbacks._control import is_min_mode
 from keras_lr.callbacks._control import validate_mode
 from keras_lr.finder.state import sync_jax_state
 
 
 @keras.saving.register_keras_serializable(package="keras_lr")
-class ReduceLROnPlateau(LRController):
+class ReduceLROnPlateau(SmoothedLRController):
     """Reduces the learning rate when a metric has stopped improving.
 
     A drop-in for `keras.callbacks.ReduceLROnPlateau` (same arguments, same
@@ -86,7 +86,7 @@ class ReduceLROnPlateau(LRController):
                  mode="auto", min_delta=1e-4, cooldown=0, min_lr=0.0, *,
                  threshold_mode="abs", warmup=0, smoothing=0.0,
                  restore_best_weights=False, frequency="epoch"):
-        super().__init__(monitor, frequency, verbose)
+        super().__init__(monitor, frequency, verbose, warmup, smoothing)
         self.factor = _validation.require_number(
             "factor", factor, minimum=0, maximum=1, min_inclusive=False,
             max_inclusive=False)
@@ -97,9 +97,6 @@ class ReduceLROnPlateau(LRController):
         self.min_lr = _validation.require_non_negative("min_lr", min_lr)
         self.threshold_mode = _validation.require_one_of(
             "threshold_mode", threshold_mode, ("abs", "rel"))
-        self.warmup = _validation.require_int("warmup", warmup, minimum=0)
-        self.smoothing = _validation.require_number(
-            "smoothing", smoothing, minimum=0, maximum=1, max_inclusive=False)
         self.restore_best_weights = _validation.require_bool(
             "restore_best_weights", restore_best_weights)
         self._minimize = is_min_mode(self.mode, monitor)
@@ -107,8 +104,7 @@ class ReduceLROnPlateau(LRController):
 
     def _defaults(self):
         return dict(
-            super()._defaults(), wait=0.0, cooldown_counter=0.0, checks=0.0,
-            average=0.0, reductions=0.0,
+            super()._defaults(), wait=0.0, cooldown_counter=0.0, reductions=0.0,
             best=math.inf if self._minimize else -math.inf,
         )
 
@@ -142,17 +138,8 @@ class ReduceLROnPlateau(LRController):
             return value < best - self.min_delta
         return value > best + self.min_delta
 
-    def _smoothed(self, value, checks):
-        if not self.smoothing:
-            return value
-        average = self.smoothing * self._get("average") + (1 - self.smoothing) * value
-        self._set("average", average)
-        return average / (1 - self.smoothing ** checks)
-
     def check(self, value):
-        checks = self._get("checks") + 1
-        self._set("checks", checks)
-        value = self._smoothed(value, checks)
+        checks, value = self._count_and_smooth(value)
         if checks <= self.warmup or not np.isfinite(value):
             return
         if self.in_cooldown():
