@@ -133,17 +133,20 @@ class LRController(keras.callbacks.Callback):
         if self.frequency != "epoch":
             self._window = (0.0, 0.0)  # the loss tracker restarts each epoch
             self._last_batch = -1
+            # Read once an epoch (after BackupAndRestore has loaded it); the
+            # batch hook only writes it.
+            self._batches = self._get("batches")
 
     def on_train_batch_end(self, batch, logs=None):
         if self.frequency == "epoch":
             return
         # With steps_per_execution > 1 the hook runs once per execution and
         # `batch` is the execution's last step.
-        before = self._get("batches")
-        batches = before + batch - self._last_batch
+        before = self._batches
+        self._batches = before + batch - self._last_batch
         self._last_batch = batch
-        self._set("batches", batches)
-        if batches // self.frequency == before // self.frequency:
+        self._set("batches", self._batches)
+        if self._batches // self.frequency == before // self.frequency:
             return
         total, count = self._loss_totals()
         start_total, start_count = self._window

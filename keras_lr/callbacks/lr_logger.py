@@ -62,8 +62,9 @@ class LearningRateLogger(keras.callbacks.Callback):
         sync_jax_state(self.model)
         self._iteration = int(ops.convert_to_numpy(self.model.optimizer.iterations))
         if self.log_dir is not None and self._writer is None:
-            tf = _optional.import_optional("tensorflow", "tensorboard", "LearningRateLogger(log_dir=...)")
-            self._writer = tf.summary.create_file_writer(str(self.log_dir))
+            self._tf = _optional.import_optional(
+                "tensorflow", "tensorboard", "LearningRateLogger(log_dir=...)")
+            self._writer = self._tf.summary.create_file_writer(str(self.log_dir))
 
     def on_epoch_begin(self, epoch, logs=None):
         self._last_batch = -1
@@ -93,10 +94,9 @@ class LearningRateLogger(keras.callbacks.Callback):
         if logs is not None:
             logs.update(values)
         if self._writer is not None:
-            tf = _optional.import_optional("tensorflow", "tensorboard", "LearningRateLogger(log_dir=...)")
             with self._writer.as_default():
                 for name, value in values.items():
-                    tf.summary.scalar(name, value, step=step)
+                    self._tf.summary.scalar(name, value, step=step)
 
     def on_epoch_end(self, epoch, logs=None):
         if logs is not None and self._iteration > 0:

@@ -11,6 +11,8 @@ callbacks' counters are variables of the schedule:
   are written and read with the optimizer's.
 """
 
+import contextlib
+
 import keras
 import numpy as np
 from keras import ops
@@ -179,10 +181,7 @@ class ControlledSchedule(LearningRateSchedule, KerasSaveable):
                     "rate or a `LearningRateSchedule`. Received a "
                     f"{type(current).__name__}: {current!r}")
             strategy = getattr(model, "distribute_strategy", None)
-            if strategy is not None:
-                with strategy.scope():
-                    controlled = cls(base)
-            else:
+            with strategy.scope() if strategy is not None else contextlib.nullcontext():
                 controlled = cls(base)
             # Bypass the optimizer's tracking: `_learning_rate` is not a variable.
             object.__setattr__(owner, "_learning_rate", controlled)
