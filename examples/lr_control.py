@@ -38,17 +38,6 @@ def mlp(learning_rate):
     return model
 
 
-class BatchLoss(keras.callbacks.Callback):
-    """The mean training loss of each epoch's batches, per epoch (for the plot)."""
-
-    def __init__(self):
-        super().__init__()
-        self.losses = []
-
-    def on_epoch_end(self, epoch, logs=None):
-        self.losses.append(logs["loss"])
-
-
 def run_variants(epochs):
     (x, y), (xv, yv) = digits()
     steps = int(np.ceil(len(x) / BATCH)) * epochs
@@ -68,9 +57,8 @@ def run_variants(epochs):
     for name, (learning_rate, callbacks) in variants.items():
         model = mlp(learning_rate)
         logger = keras_lr.callbacks.LearningRateLogger()
-        losses = BatchLoss()
         history = model.fit(x, y, batch_size=BATCH, epochs=epochs, verbose=0,
-                            validation_data=(xv, yv), callbacks=[*callbacks, logger, losses])
+                            validation_data=(xv, yv), callbacks=[*callbacks, logger])
         results[name] = dict(history=history.history, lr_steps=logger.history["step"],
                              lrs=logger.history["learning_rate"], steps_per_epoch=steps // epochs)
         accuracy = history.history["val_accuracy"][-1]

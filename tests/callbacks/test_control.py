@@ -11,6 +11,7 @@ import keras_lr
 from keras_lr.callbacks import BoldDriver
 from keras_lr.callbacks import DivergenceGuard
 from keras_lr.callbacks import LearningRateLogger
+from keras_lr.finder.state import sync_jax_state
 from tests import references
 from tests.callbacks.conftest import digits_mlp
 from tests.callbacks.conftest import weights
@@ -53,6 +54,13 @@ def test_bold_driver_bad_arguments():
         BoldDriver(factor=0.5)
 
 
+def training_values(model):
+    """Weights and optimizer variables (all but `iterations`), as arrays."""
+    sync_jax_state(model)
+    return weights(model) + [
+        np.array(ops.convert_to_numpy(v)) for v in model.optimizer.variables[1:]]
+
+
 class Snapshots(keras.callbacks.Callback):
     """Weights and optimizer variables after every batch, and the iterations."""
 
@@ -61,12 +69,8 @@ class Snapshots(keras.callbacks.Callback):
         self.states = {}
 
     def on_train_batch_end(self, batch, logs=None):
-        from keras_lr.finder.state import sync_jax_state
-
-        sync_jax_state(self.model)
-        step = int(ops.convert_to_numpy(self.model.optimizer.iterations))
-        self.states[step] = weights(self.model) + [
-            np.array(ops.convert_to_numpy(v)) for v in self.model.optimizer.variables[1:]]
+        values = training_values(self.model)
+        self.states[int(ops.convert_to_numpy(self.model.optimizer.iterations))] = values
 
 
 def spiking_schedule(spike_at):
@@ -83,11 +87,7 @@ def test_guard_restores_good_state_bit_for_bit_and_cuts_lr(digits, fresh_session
     class AfterGuard(keras.callbacks.Callback):
         def on_train_batch_end(self, batch, logs=None):
             if guard.events and not restored:
-                from keras_lr.finder.state import sync_jax_state
-
-                sync_jax_state(self.model)
-                restored["state"] = weights(self.model) + [
-                    np.array(ops.convert_to_numpy(v)) for v in self.model.optimizer.variables[1:]]
+                restored["state"] = training_values(self.model)
 
     history = model.fit(x[:1280], y[:1280], batch_size=32, epochs=2, verbose=0, shuffle=False,
                         callbacks=[recorder, guard, AfterGuard()]).history

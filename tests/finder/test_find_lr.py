@@ -10,7 +10,6 @@ from keras import ops
 import keras_lr
 from keras_lr.finder import LRFinderResult
 from keras_lr.finder.state import sync_jax_state
-from tests.conftest import BACKEND
 
 
 def digits(n=512):
