@@ -38,6 +38,9 @@ class ReduceLROnPlateau(SmoothedLRController):
       `cooldown_counter = cooldown`, `wait = 0` (and, with
       `restore_best_weights`, the weights of the best check come back).
 
+    A NaN or infinite value is skipped (Keras counts it as "not improved");
+    add `DivergenceGuard` to act on it.
+
     Args:
         monitor: String. Metric to watch. Defaults to `"val_loss"`. With an
             integer `frequency` it must be `"loss"`.
