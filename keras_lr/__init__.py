@@ -16,6 +16,7 @@ except ModuleNotFoundError as e:  # Keras is installed but its backend is not.
 
 from keras_lr import callbacks
 from keras_lr import finder
+from keras_lr import optimizers
 from keras_lr import schedules
 from keras_lr.finder import LRFinderResult
 from keras_lr.finder import find_lr
@@ -29,6 +30,7 @@ __all__ = [
     "callbacks",
     "find_lr",
     "finder",
+    "optimizers",
     "plot_schedule",
     "schedules",
 ]

@@ -60,3 +60,11 @@ def mirrored_strategy():
     strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
     assert strategy.num_replicas_in_sync == 2
     return strategy
+
+
+@pytest.fixture(scope="session")
+def digits():
+    """scikit-learn's digits, shuffled once, scaled to [0, 1]."""
+    from tests.digits import load_digits
+
+    return load_digits()

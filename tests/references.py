@@ -161,3 +161,44 @@ def bold_driver(values, lr0, increase, decrease, slow, patience=1, min_lr=0.0,
         previous = value
         out.append(lr)
     return np.array(out)
+
+
+def optimizer_steps(name, w0, grads, lrs, *, momentum=0.0, nesterov=False,
+                    beta_1=0.9, beta_2=0.999, epsilon=1e-7, weight_decay=0.0,
+                    rho=0.9):
+    """Keras's update rules written out in float64 NumPy.
+
+    Returns the variable after each step. `lrs`, `momentum` and `beta_1` may
+    be per-step sequences (a scheduled momentum is PyTorch's convention:
+    the value of the step, bias correction included).
+    """
+    def at(value, t):
+        return value[t] if np.ndim(value) else value
+
+    w = np.array(w0, dtype="float64")
+    m = np.zeros_like(w)
+    v = np.zeros_like(w)
+    out = []
+    for t, (g, lr) in enumerate(zip(grads, lrs)):
+        g = np.asarray(g, dtype="float64")
+        if name == "sgd":
+            mu = at(momentum, t)
+            if np.ndim(momentum) or momentum:
+                m = mu * m - lr * g
+                w = w + (mu * m - lr * g if nesterov else m)
+            else:
+                w = w - lr * g
+        elif name in ("adam", "adamw"):
+            b1 = at(beta_1, t)
+            w = w - w * weight_decay * lr
+            m = m + (g - m) * (1 - b1)
+            v = v + (g * g - v) * (1 - beta_2)
+            alpha = lr * math.sqrt(1 - beta_2 ** (t + 1)) / (1 - b1 ** (t + 1))
+            w = w - m * alpha / (np.sqrt(v) + epsilon)
+        elif name == "rmsprop":
+            v = rho * v + (1 - rho) * g * g
+            w = w - lr * g / np.sqrt(v + epsilon)
+        else:
+            raise ValueError(name)
+        out.append(w.copy())
+    return out

@@ -25,7 +25,8 @@ class LearningRateLogger(keras.callbacks.Callback):
     After every batch, evaluates the optimizer's learning rate (a float, any
     `LearningRateSchedule`, including one scaled by keras-lr's plateau
     callbacks) at the step that just ran, and, when the momentum is
-    scheduled (`momentum` or `beta_1` given as a schedule), the momentum.
+    scheduled (a `keras_lr.optimizers.ScheduledMomentum`, or `momentum` /
+    `beta_1` given as a schedule), the momentum.
     The values go into the batch and epoch `logs` (so `History`, a
     `keras.callbacks.TensorBoard` listed after this callback, and progress
     bars see them), into `self.history`, and, with `log_dir`, straight to
@@ -72,11 +73,9 @@ class LearningRateLogger(keras.callbacks.Callback):
     def _values(self, step):
         owner = learning_rate_owner(self.model.optimizer)
         values = {"learning_rate": _value_at(owner._learning_rate, step)}
-        for name in ("momentum", "beta_1"):
-            momentum = getattr(owner, name, None)
-            if isinstance(momentum, LearningRateSchedule):
-                values["momentum"] = _value_at(momentum, step)
-                break
+        momentum = _momentum_schedule(self.model.optimizer)
+        if momentum is not None:
+            values["momentum"] = _value_at(momentum, step)
         return values
 
     def on_train_batch_end(self, batch, logs=None):
@@ -112,3 +111,20 @@ class LearningRateLogger(keras.callbacks.Callback):
     def get_config(self):
         return {"log_dir": None if self.log_dir is None else str(self.log_dir),
                 "frequency": self.frequency}
+
+
+def _momentum_schedule(optimizer):
+    """A `ScheduledMomentum` wrapper's schedule, or a schedule given as
+    `momentum`/`beta_1`; None when the momentum is constant."""
+    wrapper = optimizer
+    while wrapper is not None:
+        schedule = getattr(wrapper, "momentum_schedule", None)
+        if isinstance(schedule, LearningRateSchedule):
+            return schedule
+        wrapper = getattr(wrapper, "inner_optimizer", None)
+    owner = learning_rate_owner(optimizer)
+    for name in ("momentum", "beta_1"):
+        value = getattr(owner, name, None)
+        if isinstance(value, LearningRateSchedule):
+            return value
+    return None

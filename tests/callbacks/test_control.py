@@ -13,8 +13,8 @@ from keras_lr.callbacks import DivergenceGuard
 from keras_lr.callbacks import LearningRateLogger
 from keras_lr.finder.state import sync_jax_state
 from tests import references
-from tests.callbacks.conftest import digits_mlp
-from tests.callbacks.conftest import weights
+from tests.digits import digits_mlp
+from tests.digits import weights
 from tests.probe import KernelRecorder
 from tests.probe import applied_learning_rates
 from tests.probe import probe_data

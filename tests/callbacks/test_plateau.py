@@ -8,8 +8,8 @@ from keras import ops
 import keras_lr
 from keras_lr.callbacks import ReduceLROnPlateau
 from tests import references
-from tests.callbacks.conftest import digits_mlp
-from tests.callbacks.conftest import weights
+from tests.digits import digits_mlp
+from tests.digits import weights
 from tests.probe import KernelRecorder
 from tests.probe import applied_learning_rates
 from tests.probe import probe_data

@@ -1,13 +1,13 @@
+"""The small digits MLP shared by the callback and optimizer tests."""
+
 import keras
 import numpy as np
-import pytest
 
 
-@pytest.fixture(scope="session")
-def digits():
-    from sklearn.datasets import load_digits
+def load_digits():
+    from sklearn.datasets import load_digits as sklearn_digits
 
-    x, y = load_digits(return_X_y=True)
+    x, y = sklearn_digits(return_X_y=True)
     order = np.random.default_rng(0).permutation(len(x))
     return (x[order] / 16.0).astype("float32"), y[order].astype("int32")
 
@@ -16,8 +16,8 @@ def digits_mlp(learning_rate=0.05, optimizer_cls=None, seed=0, **optimizer_kwarg
     keras.utils.set_random_seed(seed)
     model = keras.Sequential([
         keras.Input((64,)),
-        keras.layers.Dense(16, activation="relu"),
-        keras.layers.Dense(10),
+        keras.layers.Dense(16, activation="relu", name="hidden"),
+        keras.layers.Dense(10, name="logits"),
     ])
     optimizer_cls = optimizer_cls or keras.optimizers.SGD
     model.compile(

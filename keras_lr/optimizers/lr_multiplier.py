@@ -1,0 +1,273 @@
+"""`LRMultiplier`: per-layer learning rates with one optimizer and one state."""
+
+import collections.abc
+import re
+
+import keras
+from keras import ops
+
+from keras_lr.optimizers._wrapper import OptimizerWrapper
+from keras_lr.schedules._common import LearningRateSchedule
+from keras_lr.schedules._common import check_schedule_or_number
+from keras_lr.schedules._common import deserialize_child
+from keras_lr.schedules._common import evaluate
+from keras_lr.schedules._common import serialize_child
+
+# Modules whose `_apply_weight_decay` is Keras's standard decoupled decay,
+# `variable -= variable * weight_decay * learning_rate`.
+_STANDARD_DECAY_MODULES = (
+    "keras.src.optimizers.base_optimizer",
+    "keras.src.backend.",
+)
+
+
+def layer_names(variables):
+    """The layer names that variable paths mention, in order of appearance."""
+    names = {}
+    for variable in variables:
+        for part in variable.path.split("/")[:-1]:
+            names.setdefault(part, None)
+    return list(names)
+
+
+def _owning_layers(variable):
+    return variable.path.split("/")[:-1]
+
+
+@keras.saving.register_keras_serializable(package="keras_lr")
+class LRMultiplier(OptimizerWrapper):
+    """Per-layer learning rates: wraps an optimizer and scales each variable's LR.
+
+    A variable with multiplier `m` is updated exactly as the wrapped optimizer
+    would update it with learning rate `lr(step) * m(step)`:
+
+    `update(variable) = inner_update(gradient, variable, lr(step) * m(step))`
+
+    It scales the *learning rate*, not the gradient, so it is right for
+    adaptive optimizers too (Adam's update does not depend on the gradient's
+    scale). The inner optimizer keeps its own learning rate (float or
+    schedule), its state and its `iterations`: one optimizer, one state, one
+    checkpoint, and every keras-lr tool that changes "the" learning rate (the
+    LR finder, `ReduceLROnPlateau`, ...) changes it for all layers at once,
+    keeping the ratios.
+
+    **Which multiplier a variable gets.** A key selects a trainable variable
+    when it equals the name of a layer that owns the variable (any layer on
+    its path, e.g. `"encoder"` or `"dense_1"` for `"encoder/dense_1/kernel"`),
+    or when `re.fullmatch(key, variable.path)` matches. Keys are tried in
+    the order of `multipliers`; **the first key that selects a variable
+    wins**, so put specific keys before general ones. Variables that no key
+    selects get `default_multiplier`. `variable_multipliers()` shows the
+    result.
+
+    **Weight decay.** Decoupled weight decay (`weight_decay=` of AdamW, SGD,
+    ...) is part of the update and scales with it:
+    `variable -= variable * weight_decay * lr * m`. A frozen variable does not
+    decay.
+
+    **Freezing.** A multiplier of `0` (a float) skips the variable's update
+    entirely, its optimizer slots included; a schedule that reaches 0 gives a
+    zero learning rate for those steps (the slots still update, as they
+    would with a zero learning rate).
+
+    Args:
+        optimizer: The Keras optimizer to wrap (SGD, Adam, AdamW, Nadam,
+            RMSprop, Adagrad, Adadelta, Adamax, Lion, Adafactor, ...). Its
+            learning rate applies on top of the multipliers.
+        multipliers: Dict mapping keys (layer names or regular expressions on
+            `variable.path`) to multipliers: floats >= 0 or
+            `LearningRateSchedule`s of the optimizer step.
+        default_multiplier: Float >= 0 or `LearningRateSchedule`. The
+            multiplier of variables that no key selects. Defaults to `1.0`.
+        name: String. Defaults to `"lr_multiplier"`.
+
+    Raises:
+        TypeError: if `optimizer` is not a Keras optimizer, `multipliers` is
+            not a dict, a key is not a string or a value is neither a number
+            nor a schedule.
+        ValueError: if a multiplier is negative or not finite, or a key is not
+            a valid regular expression; at build (the first training step), if
+            a key selects no trainable variable (the message lists the layer
+            names).
+
+    Notes:
+        Adafactor with `relative_step=True` caps the (multiplied) learning
+        rate at `1/sqrt(step)`, as it caps its own. An optimizer that
+        overrides Keras's weight decay (Muon) cannot have its decay scaled:
+        with `weight_decay` set and a multiplier other than 1 it raises at
+        build.
+
+    Example:
+
+    ```python
+    >>> model = keras.Sequential([
+    ...     keras.Input((4,)),
+    ...     keras.layers.Dense(8, name="body"),
+    ...     keras.layers.Dense(2, name="head"),
+    ... ], name="net")
+    >>> optimizer = keras_lr.optimizers.LRMultiplier(
+    ...     keras.optimizers.Adam(1e-3), {"body": 0.1})
+    >>> model.compile(optimizer=optimizer, loss="mse")
+    >>> optimizer.variable_multipliers(model.trainable_variables)
+    {'net/body/kernel': 0.1, 'net/body/bias': 0.1, 'net/head/kernel': 1.0, 'net/head/bias': 1.0}
+
+    ```
+    """
+
+    def __init__(self, optimizer, multipliers, default_multiplier=1.0,
+                 name="lr_multiplier"):
+        if not isinstance(multipliers, collections.abc.Mapping):
+            raise TypeError(
+                "Argument `multipliers` must be a dict mapping layer names or "
+                "regular expressions to multipliers. "
+                f"Received: multipliers={multipliers!r} of type "
+                f"{type(multipliers).__name__}")
+        rules = []
+        for key, value in multipliers.items():
+            if not isinstance(key, str):
+                raise TypeError(
+                    "Argument `multipliers` must have string keys (layer names "
+                    f"or regular expressions). Received the key {key!r} of "
+                    f"type {type(key).__name__}")
+            try:
+                pattern = re.compile(key)
+            except re.error as e:
+                raise ValueError(
+                    f"Argument `multipliers` has a key that is neither a layer "
+                    f"name nor a valid regular expression: {key!r} ({e})"
+                ) from None
+            value = check_schedule_or_number(f"multipliers[{key!r}]", value)
+            rules.append((key, pattern, value))
+        default_multiplier = check_schedule_or_number(
+            "default_multiplier", default_multiplier)
+        super().__init__(optimizer, name=name)
+        # Plain Python state (not tracked: nothing here is a variable).
+        object.__setattr__(self, "_rules", tuple(rules))
+        object.__setattr__(self, "_default", default_multiplier)
+        object.__setattr__(self, "_table", None)
+
+    @property
+    def multipliers(self):
+        """The multipliers dict, in the order keys are tried."""
+        return {key: value for key, _, value in self._rules}
+
+    @property
+    def default_multiplier(self):
+        return self._default
+
+    def _select(self, variable):
+        """(key, multiplier) for `variable`; key is None for the default."""
+        owners = _owning_layers(variable)
+        for key, pattern, value in self._rules:
+            if key in owners or pattern.fullmatch(variable.path):
+                return key, value
+        return None, self._default
+
+    def variable_multipliers(self, variables=None):
+        """The multiplier each variable gets, keyed by `variable.path`.
+
+        Args:
+            variables: The variables to resolve (e.g.
+                `model.trainable_variables`). Defaults to the variables the
+                optimizer was built with.
+
+        Returns:
+            A dict `{variable.path: multiplier}` (a float or a schedule).
+        """
+        if variables is None:
+            if not self.built:
+                raise ValueError(
+                    "The optimizer is not built yet: pass the variables, e.g. "
+                    "`variable_multipliers(model.trainable_variables)`.")
+            variables = self._trainable_variables
+        return {v.path: self._select(v)[1] for v in variables}
+
+    def _install_hooks(self, base):
+        variables = list(base._trainable_variables)
+        selected = [self._select(v) for v in variables]
+        used = {key for key, _ in selected}
+        unused = [key for key, _, _ in self._rules if key not in used]
+        if unused:
+            raise ValueError(
+                f"Argument `multipliers` has keys that select no trainable "
+                f"variable: {unused}. A key selects a variable when it equals "
+                "the name of a layer that owns it, or when "
+                "`re.fullmatch(key, variable.path)` matches. Layer names: "
+                f"{layer_names(variables)}. Variable paths: "
+                f"{[v.path for v in variables]}")
+        table = [value for _, value in selected]
+        # Keras applies decoupled weight decay to every variable before the
+        # update, with the unscaled learning rate; it moves into the update
+        # (same formula, same order for each variable) with the scaled one.
+        decays = base.weight_decay is not None
+        if decays and not _standard_decay(base):
+            if any(not _is_one(m) for m in table):
+                raise ValueError(
+                    f"{type(base).__name__} applies its own weight decay, "
+                    "which LRMultiplier cannot scale; set `weight_decay=None` "
+                    "or use multipliers of 1.")
+            decays = False
+        decay_mask = [decays and bool(base._use_weight_decay(v)) for v in variables]
+        object.__setattr__(self, "_table", table)
+
+        def make_update_step(previous):
+            def update_step(gradient, variable, learning_rate):
+                index = base._get_variable_index(variable)
+                multiplier = table[index]
+                if _is_zero(multiplier):
+                    return None
+                if not _is_one(multiplier):
+                    learning_rate = ops.multiply(
+                        ops.cast(learning_rate, "float32"),
+                        evaluate(multiplier, base.iterations))
+                if decay_mask[index]:
+                    lr = ops.cast(learning_rate, variable.dtype)
+                    wd = ops.cast(base.weight_decay, variable.dtype)
+                    base.assign_sub(variable, variable * wd * lr)
+                return previous(gradient, variable, learning_rate)
+            return update_step
+
+        self.hook(base, "update_step", make_update_step)
+        if decays:
+            self.hook(base, "_apply_weight_decay", lambda previous: _no_decay)
+
+    def get_config(self):
+        return {
+            "name": self.name,
+            "optimizer": self._inner_config(),
+            "multipliers": {
+                key: serialize_child(value) for key, _, value in self._rules},
+            "default_multiplier": serialize_child(self._default),
+        }
+
+    @classmethod
+    def from_config(cls, config, custom_objects=None):
+        config = dict(config)
+        config["optimizer"] = cls._deserialize_inner(
+            config["optimizer"], custom_objects)
+        config["multipliers"] = {
+            key: deserialize_child(value)
+            for key, value in config["multipliers"].items()}
+        config["default_multiplier"] = deserialize_child(
+            config["default_multiplier"])
+        return cls(**config)
+
+
+def _no_decay(variables):
+    """Keras's separate weight-decay pass, now done inside the update."""
+    return None
+
+
+def _is_zero(multiplier):
+    return not isinstance(multiplier, LearningRateSchedule) and multiplier == 0
+
+
+def _is_one(multiplier):
+    return not isinstance(multiplier, LearningRateSchedule) and multiplier == 1
+
+
+def _standard_decay(optimizer):
+    for cls in type(optimizer).__mro__:
+        if "_apply_weight_decay" in vars(cls):
+            return cls.__module__.startswith(_STANDARD_DECAY_MODULES)
+    return False
