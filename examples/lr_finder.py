@@ -51,7 +51,7 @@ def main():
     lr = result.suggestion()              # "minimum", median of 3 sweeps
     min_lr, max_lr = result.suggest_range()
     print(f"other methods: steep {result.suggestion('steep'):.2e}, "
-          f"minimum {result.suggestion('minimum'):.2e}")
+          f"valley {result.suggestion('valley'):.2e}")
     os.makedirs(args.output_dir, exist_ok=True)
     path = os.path.join(args.output_dir, "lr_finder.png")
     ax = result.plot()

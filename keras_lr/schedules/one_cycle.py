@@ -230,8 +230,8 @@ class OneCycleMomentum(keras.optimizers.schedules.LearningRateSchedule):
     the momentum values of PyTorch's `OneCycleLR(cycle_momentum=True)`.
 
     For Adam-family optimizers the value is `beta_1`. It is a function of the
-    step like a learning-rate schedule; applying it inside the compiled train
-    step is the job of the optimizer wrappers in `keras_lr.optimizers`.
+    step like a learning-rate schedule; `keras_lr.optimizers.ScheduledMomentum`
+    applies it inside the compiled train step.
 
     Args:
         total_steps: Integer >= 1. Length of the cycle in optimizer steps.

@@ -1,0 +1,141 @@
+"""Step-time cost of `LRMultiplier` (and `ScheduledMomentum`) over the bare optimizer.
+
+Two models on digits data: an MLP of 10 Dense layers and a small CNN. Each
+configuration is its own compiled model, timed over whole epochs of
+`model.fit` in interleaved, shuffled rounds in one process; the ratio to the
+bare optimizer is taken inside each round and the median over rounds is
+printed. Target for `LRMultiplier` with float multipliers: <= 1.05.
+
+    python benchmarks/multiplier_overhead.py [--rounds 11] [--steps 200]
+"""
+
+import argparse
+import os
+import random
+import statistics
+import sys
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+
+import keras_lr  # noqa: E402
+
+TARGET = 1.05
+
+
+def mlp():
+    layers = [keras.Input((8, 8, 1)), keras.layers.Flatten()]
+    layers += [keras.layers.Dense(64, activation="relu", name=f"dense_{i}") for i in range(9)]
+    layers += [keras.layers.Dense(10, name="head")]
+    return keras.Sequential(layers, name="mlp")
+
+
+def cnn():
+    return keras.Sequential([
+        keras.Input((8, 8, 1)),
+        keras.layers.Conv2D(16, 3, padding="same", activation="relu", name="conv_1"),
+        keras.layers.Conv2D(32, 3, padding="same", activation="relu", name="conv_2"),
+        keras.layers.MaxPooling2D(name="pool"),
+        keras.layers.Conv2D(32, 3, padding="same", activation="relu", name="conv_3"),
+        keras.layers.GlobalAveragePooling2D(name="gap"),
+        keras.layers.Dense(10, name="head"),
+    ], name="cnn")
+
+
+def configurations(model):
+    multipliers = keras_lr.optimizers.discriminative(model, (1e-5, 1e-3))
+    ramp = keras.optimizers.schedules.PolynomialDecay(0.1, 1000, end_learning_rate=1.0)
+    momentum = keras_lr.schedules.OneCycleMomentum(total_steps=1000)
+    O = keras_lr.optimizers
+    return {
+        "Adam": lambda: keras.optimizers.Adam(1e-3),
+        "LRMultiplier(Adam), float per layer": lambda: O.LRMultiplier(
+            keras.optimizers.Adam(1e-3), multipliers),
+        "LRMultiplier(Adam), schedule": lambda: O.LRMultiplier(
+            keras.optimizers.Adam(1e-3), {"head": 1.0}, default_multiplier=ramp),
+        "AdamW(wd)": lambda: keras.optimizers.AdamW(1e-3, weight_decay=1e-2),
+        "LRMultiplier(AdamW(wd)), float": lambda: O.LRMultiplier(
+            keras.optimizers.AdamW(1e-3, weight_decay=1e-2), multipliers),
+        "SGD(momentum)": lambda: keras.optimizers.SGD(1e-2, momentum=0.9),
+        "ScheduledMomentum(SGD)": lambda: O.ScheduledMomentum(
+            keras.optimizers.SGD(1e-2, momentum=0.9), momentum),
+    }
+
+
+BASELINES = {
+    "Adam": "Adam", "LRMultiplier(Adam), float per layer": "Adam",
+    "LRMultiplier(Adam), schedule": "Adam", "AdamW(wd)": "AdamW(wd)",
+    "LRMultiplier(AdamW(wd)), float": "AdamW(wd)", "SGD(momentum)": "SGD(momentum)",
+    "ScheduledMomentum(SGD)": "SGD(momentum)",
+}
+
+
+def compiled(architecture, make_optimizer, seed=0):
+    keras.utils.set_random_seed(seed)
+    model = architecture()
+    model.compile(optimizer=make_optimizer(),
+                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    return model
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=11)
+    parser.add_argument("--steps", type=int, default=200, help="steps per timed epoch")
+    parser.add_argument("--batch-size", type=int, default=32)
+    args = parser.parse_args()
+    if keras.backend.backend() == "tensorflow":
+        import tensorflow as tf
+
+        tf.get_logger().setLevel("ERROR")
+        tf.config.threading.set_intra_op_parallelism_threads(1)
+        tf.config.threading.set_inter_op_parallelism_threads(1)
+
+    from sklearn.datasets import load_digits
+
+    x, y = load_digits(return_X_y=True)
+    n = args.steps * args.batch_size
+    reps = -(-n // len(x))
+    x = np.tile((x / 16.0).astype("float32").reshape(-1, 8, 8, 1), (reps, 1, 1, 1))[:n]
+    y = np.tile(y, reps)[:n]
+
+    print(f"keras {keras.__version__}, backend {keras.backend.backend()}, keras-lr "
+          f"{keras_lr.__version__}; {args.rounds} interleaved rounds of {args.steps} steps, "
+          f"batch {args.batch_size}")
+    worst = 0.0
+    for architecture in (mlp, cnn):
+        configs = configurations(architecture())
+        models = {name: compiled(architecture, make) for name, make in configs.items()}
+        for model in models.values():  # compile and warm up outside the timing
+            model.fit(x, y, batch_size=args.batch_size, epochs=1, verbose=0)
+        times = {name: [] for name in models}
+        rng = random.Random(0)
+        for _ in range(args.rounds):
+            order = list(models)
+            rng.shuffle(order)
+            for name in order:
+                start = time.perf_counter()
+                models[name].fit(x, y, batch_size=args.batch_size, epochs=1, shuffle=False,
+                                 verbose=0)
+                times[name].append((time.perf_counter() - start) / args.steps)
+        print(f"\n{architecture.__name__} ({models['Adam'].count_params()} parameters, "
+              f"{len(models['Adam'].trainable_variables)} variables)")
+        print(f"{'optimizer':36s} {'ms/step':>8s} {'ratio':>7s}  (vs)")
+        for name, samples in times.items():
+            baseline = BASELINES[name]
+            ratio = statistics.median(s / b for s, b in zip(samples, times[baseline]))
+            if name.startswith("LRMultiplier") and "float" in name:
+                worst = max(worst, ratio)
+            vs = "" if baseline == name else baseline
+            print(f"{name:36s} {1e3 * statistics.median(samples):8.3f} {ratio:7.3f}  {vs}")
+    verdict = "met" if worst <= TARGET else "NOT met"
+    print(f"\nworst median ratio, LRMultiplier with float multipliers: {worst:.3f} "
+          f"(target <= {TARGET}: {verdict})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
