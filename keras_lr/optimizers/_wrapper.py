@@ -25,7 +25,9 @@ class OptimizerWrapper(keras.optimizers.Optimizer):
     """Base class: a Keras optimizer that delegates to `inner_optimizer`.
 
     Subclasses implement `_install_hooks(base)` (called once, at build, with
-    the innermost optimizer built) and `get_config`.
+    the innermost optimizer built), optionally `_before_apply(base)` (called
+    once per step, before the inner update: the place to evaluate a schedule
+    once into a variable that the hooks read), and `get_config`.
 
     Args:
         optimizer: The Keras optimizer to wrap.
@@ -54,6 +56,24 @@ class OptimizerWrapper(keras.optimizers.Optimizer):
     def _install_hooks(self, base):
         raise NotImplementedError
 
+    def _before_apply(self, base):
+        pass
+
+    def _build_own_variables(self):
+        pass
+
+    def add_step_value(self, name):
+        """A float32 scalar variable of this optimizer, set once per step.
+
+        Assigned in `_before_apply` (replica context: every replica computes
+        the same value, the first one's is kept) and read by the hooks, so a
+        schedule is evaluated once per step instead of once per variable. As
+        an optimizer variable it is part of the (JAX) training state.
+        """
+        return self.add_variable(
+            shape=(), dtype="float32", initializer="zeros",
+            aggregation="only_first_replica", name=name)
+
     @staticmethod
     def hook(base, method_name, make_replacement):
         """Replaces `base.<method_name>` (an instance attribute) by a wrapper.
@@ -71,6 +91,7 @@ class OptimizerWrapper(keras.optimizers.Optimizer):
         if self.built:
             return
         self.inner_optimizer.build(var_list)
+        self._build_own_variables()
         if not self._hooks_installed:
             self._install_hooks(innermost(self.inner_optimizer))
             self._hooks_installed = True
@@ -84,6 +105,7 @@ class OptimizerWrapper(keras.optimizers.Optimizer):
                     "must already be built on a list of variables. Call "
                     "`optimizer.build(trainable_variables)` first.")
             self.build(list(trainable_variables))
+        self._before_apply(innermost(self.inner_optimizer))
         self.inner_optimizer.apply(grads, trainable_variables)
 
     @property

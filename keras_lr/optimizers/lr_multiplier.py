@@ -182,6 +182,21 @@ class LRMultiplier(OptimizerWrapper):
             variables = self._trainable_variables
         return {v.path: self._select(v)[1] for v in variables}
 
+    def _build_own_variables(self):
+        # One variable per distinct schedule multiplier, set once per step.
+        schedules = []
+        for value in [value for _, _, value in self._rules] + [self._default]:
+            if isinstance(value, LearningRateSchedule) and all(
+                    value is not s for s in schedules):
+                schedules.append(value)
+        object.__setattr__(self, "_schedules", tuple(schedules))
+        object.__setattr__(self, "_schedule_values", tuple(
+            self.add_step_value(f"multiplier_{i}") for i in range(len(schedules))))
+
+    def _before_apply(self, base):
+        for schedule, variable in zip(self._schedules, self._schedule_values):
+            variable.assign(evaluate(schedule, base.iterations))
+
     def _install_hooks(self, base):
         variables = list(base._trainable_variables)
         selected = [self._select(v) for v in variables]
@@ -195,7 +210,9 @@ class LRMultiplier(OptimizerWrapper):
                 "`re.fullmatch(key, variable.path)` matches. Layer names: "
                 f"{layer_names(variables)}. Variable paths: "
                 f"{[v.path for v in variables]}")
-        table = [value for _, value in selected]
+        # Floats stay Python floats; a schedule is read from its step variable.
+        value_of = {id(s): v for s, v in zip(self._schedules, self._schedule_values)}
+        table = [value_of.get(id(value), value) for _, value in selected]
         # Keras applies decoupled weight decay to every variable before the
         # update, with the unscaled learning rate; it moves into the update
         # (same formula, same order for each variable) with the scaled one.
@@ -219,7 +236,7 @@ class LRMultiplier(OptimizerWrapper):
                 if not _is_one(multiplier):
                     learning_rate = ops.multiply(
                         ops.cast(learning_rate, "float32"),
-                        evaluate(multiplier, base.iterations))
+                        ops.cast(multiplier, "float32"))
                 if decay_mask[index]:
                     lr = ops.cast(learning_rate, variable.dtype)
                     wd = ops.cast(base.weight_decay, variable.dtype)
@@ -259,11 +276,11 @@ def _no_decay(variables):
 
 
 def _is_zero(multiplier):
-    return not isinstance(multiplier, LearningRateSchedule) and multiplier == 0
+    return isinstance(multiplier, float) and multiplier == 0
 
 
 def _is_one(multiplier):
-    return not isinstance(multiplier, LearningRateSchedule) and multiplier == 1
+    return isinstance(multiplier, float) and multiplier == 1
 
 
 def _standard_decay(optimizer):

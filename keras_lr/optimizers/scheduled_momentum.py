@@ -98,8 +98,19 @@ class ScheduledMomentum(OptimizerWrapper):
         """The schedule of the momentum (or `beta_1`)."""
         return self._momentum
 
+    def _build_own_variables(self):
+        # SGD: momentum(t) / momentum, the slot's rescaling; Adam: beta_1(t).
+        self._value = self.add_step_value(
+            "momentum_ratio" if self._attribute == "momentum" else "beta_1_value")
+
+    def _before_apply(self, base):
+        value = evaluate(self._momentum, base.iterations)
+        if self._attribute == "momentum":
+            value = ops.divide(value, ops.cast(base.momentum, "float32"))
+        self._value.assign(value)
+
     def _install_hooks(self, base):
-        schedule = self._momentum
+        value = self._value
         if self._attribute == "momentum":
             constant = float(base.momentum)
 
@@ -107,16 +118,15 @@ class ScheduledMomentum(OptimizerWrapper):
                 def update_step(gradient, variable, learning_rate):
                     # Keras: m = c * m - lr * g. With m rescaled by
                     # momentum(t) / c first, that is momentum(t) * m - lr * g.
-                    target = ops.cast(
-                        evaluate(schedule, base.iterations), variable.dtype)
-                    c = ops.cast(constant, variable.dtype)
+                    ratio = ops.cast(value, variable.dtype)
                     m = base.momentums[base._get_variable_index(variable)]
-                    base.assign(m, ops.multiply(m, ops.divide(target, c)))
+                    base.assign(m, ops.multiply(m, ratio))
                     result = previous(gradient, variable, learning_rate)
                     if base.nesterov:
-                        # Keras added c * m_new; the schedule wants target * m_new.
-                        base.assign_add(
-                            variable, ops.multiply(m, ops.subtract(target, c)))
+                        # Keras added c * m_new; the schedule wants
+                        # momentum(t) * m_new = c * ratio * m_new.
+                        base.assign_add(variable, ops.multiply(
+                            m, ops.multiply(constant, ops.subtract(ratio, 1.0))))
                     return result
                 return update_step
 
@@ -130,8 +140,7 @@ class ScheduledMomentum(OptimizerWrapper):
             def backend_update_step(grads, variables, learning_rate):
                 # Every read of `beta_1` in this step's update sees the
                 # scheduled value; the float is put back for `get_config`.
-                value = evaluate(schedule, base.iterations)
-                object.__setattr__(base, attribute, value)
+                object.__setattr__(base, attribute, ops.convert_to_tensor(value))
                 try:
                     return previous(grads, variables, learning_rate)
                 finally:
