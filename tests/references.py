@@ -202,3 +202,48 @@ def optimizer_steps(name, w0, grads, lrs, *, momentum=0.0, nesterov=False,
             raise ValueError(name)
         out.append(w.copy())
     return out
+
+
+def hypergradient_steps(name, w0, grads, lr0, beta, *, momentum=0.9, beta_1=0.9,
+                        beta_2=0.999, epsilon=1e-7, min_lr=0.0, max_lr=None,
+                        rule="additive"):
+    """Baydin et al.'s hypergradient descent, float64, with Keras's update rules.
+
+    `lr_t = clip(lr_(t-1) + beta * g_t . u_(t-1))`, then the optimizer's step at
+    `lr_t`; `u` is that step per unit of learning rate: `g` (SGD-HD), the
+    Nesterov step `-(mu * m_t - lr_t * g_t) / lr_t` with Keras's momentum
+    `m_t = mu * m_(t-1) - lr_t * g_t` (SGDN-HD), `m_hat / (sqrt(v_hat) + eps)`
+    with Keras's epsilon placement (Adam-HD). `rule="multiplicative"`:
+    `lr_t = lr_(t-1) * (1 + beta * cos(g_t, u_(t-1)))`. Returns (weights, lrs).
+    """
+    w = np.array(w0, dtype="float64")
+    u = np.zeros_like(w)
+    m = np.zeros_like(w)
+    v = np.zeros_like(w)
+    lr = lr0
+    weights, lrs = [], []
+    for t, g in enumerate(grads, start=1):
+        g = np.asarray(g, dtype="float64")
+        if rule == "additive":
+            lr = lr + beta * float(np.sum(g * u))
+        else:
+            norms = math.sqrt(float(np.sum(g * g)) * float(np.sum(u * u)))
+            lr = lr * (1 + beta * float(np.sum(g * u)) / max(norms, 1e-30))
+        lr = max(lr, min_lr)
+        if max_lr is not None:
+            lr = min(lr, max_lr)
+        if name == "sgd":
+            u = g
+        elif name == "sgd_nesterov":
+            m = momentum * m - lr * g
+            u = -(momentum * m - lr * g) / lr
+        elif name == "adam":
+            m = m + (g - m) * (1 - beta_1)
+            v = v + (g * g - v) * (1 - beta_2)
+            u = m * math.sqrt(1 - beta_2 ** t) / (1 - beta_1 ** t) / (np.sqrt(v) + epsilon)
+        else:
+            raise ValueError(name)
+        w = w - lr * u
+        weights.append(w.copy())
+        lrs.append(lr)
+    return weights, lrs

@@ -12,8 +12,6 @@ from keras_lr.optimizers import LRMultiplier
 from tests import references
 from tests.digits import digits_mlp
 from tests.digits import weights
-from tests.probe import KernelRecorder
-from tests.probe import applied_learning_rates
 from tests.probe import mean_prediction
 from tests.probe import probe_data
 
@@ -95,6 +93,12 @@ def test_excluded_variables_do_not_decay():
     optimizer.apply([ops.zeros((3, 2)), ops.zeros((3, 2))], [body, head])
     np.testing.assert_array_equal(ops.convert_to_numpy(body), INIT)
     np.testing.assert_allclose(ops.convert_to_numpy(head), INIT * (1 - 0.5 * 0.1 * 0.5), rtol=1e-6)
+    # Asking the wrapper configures the wrapped optimizer.
+    other, = layer_variables("other")
+    wrapper = LRMultiplier(keras.optimizers.AdamW(0.1, weight_decay=0.5), {})
+    wrapper.exclude_from_weight_decay(var_list=[other])
+    wrapper.apply([ops.zeros((3, 2))], [other])
+    np.testing.assert_array_equal(ops.convert_to_numpy(other), INIT)
 
 
 def test_schedule_multipliers_and_lr_schedule_follow_the_step():
@@ -372,3 +376,19 @@ def test_plateau_scales_every_layer_and_keeps_the_ratio(fresh_session):
     assert plateau.reductions >= 1
     assert high[-1] < 0.5
     np.testing.assert_allclose(low, 0.1 * high, rtol=1e-6)
+
+
+def test_gradual_unfreezing_with_keras_lr_schedules(fresh_session):
+    # One-cycle overall LR; the bottom layer frozen for 3 steps, then warmed up.
+    steps = 10
+    lr = keras_lr.schedules.OneCycle(0.2, total_steps=steps)
+    unfreeze = keras_lr.schedules.Join(
+        [0.0, keras_lr.schedules.Warmup(0.5, warmup_steps=4)], boundaries=[3])
+    model = two_layer_probe(lambda: LRMultiplier(keras.optimizers.SGD(lr), {"low": unfreeze}))
+    low, high = fit_probe(model, steps)
+    lrs = keras_lr.schedules.schedule_values(lr, steps)
+    multipliers = [0.0] * 3 + [0.5 * min(t, 4) / 4 for t in range(steps - 3)]
+    # atol: the last rate (8e-7) is near the float32 resolution of the kernel.
+    np.testing.assert_allclose(high, lrs, rtol=1e-5, atol=2e-7)
+    np.testing.assert_allclose(low, lrs * np.array(multipliers), rtol=1e-5, atol=2e-7)
+    assert low[:4].tolist() == [0.0] * 4

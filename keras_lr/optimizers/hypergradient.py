@@ -1,0 +1,216 @@
+"""`Hypergradient`: hypergradient descent on the learning rate (Baydin et al., 2018)."""
+
+import keras
+from keras import ops
+
+from keras_lr import _validation
+from keras_lr.optimizers._wrapper import OptimizerWrapper
+from keras_lr.optimizers._wrapper import innermost
+
+
+@keras.saving.register_keras_serializable(package="keras_lr")
+class Hypergradient(OptimizerWrapper):
+    """Learns the learning rate online by hypergradient descent.
+
+    Baydin et al., "Online Learning Rate Adaptation with Hypergradient
+    Descent" (ICLR 2018). At every step, before the wrapped optimizer's
+    update, the learning rate takes one gradient step on the loss:
+
+    `lr_t = clip(lr_(t-1) + hypergradient_lr * g_t . u_(t-1), min_lr, max_lr)`
+
+    where `g_t` is the current gradient and `u_(t-1)` the previous update per
+    unit of learning rate, `(theta_(t-2) - theta_(t-1)) / lr_(t-1)`, both over
+    all trainable variables (`-g_t . u_(t-1)` is the derivative of the loss
+    with respect to the learning rate used at the previous step). The cost is
+    one extra copy of the variables (the last update) and a dot product.
+
+    - SGD: `u = g`, the paper's **SGD-HD**.
+    - SGD with Nesterov momentum: `u` is the momentum update per unit of
+      learning rate, the paper's **SGDN-HD** (Keras's momentum convention
+      keeps the learning rate inside the velocity; with a constant learning
+      rate the two conventions are the same update).
+    - Adam: `u = m_hat / (sqrt(v_hat) + epsilon)` (Keras's epsilon
+      placement), the paper's **Adam-HD**.
+    - Any other optimizer: the same rule with its own update direction, which
+      is the exact derivative of its last update with respect to the learning
+      rate for every Keras optimizer whose update is linear in the learning
+      rate (all but Adafactor with `relative_step=True`). Decoupled weight
+      decay is part of the update, so it is included.
+
+    `rule="multiplicative"` uses the same signal normalised, so that
+    `hypergradient_lr` has no units:
+    `lr_t = lr_(t-1) * (1 + hypergradient_lr * cos(g_t, u_(t-1)))`; the rate
+    changes by at most `hypergradient_lr` (relative) per step, whatever the
+    model's size or the gradient's scale. From a poorly chosen rate it is the
+    more reliable of the two (see `benchmarks/hypergradient.py`).
+
+    The learned learning rate *is* the wrapped optimizer's `learning_rate`
+    variable: `.keras` files and `BackupAndRestore` save and restore it,
+    `optimizer.learning_rate` and `keras_lr.callbacks.LearningRateLogger`
+    report it. Gradients enter the dot product before clipping (the paper's
+    gradient); under `tf.distribute` the per-replica dot products are summed.
+
+    Args:
+        optimizer: The Keras optimizer to wrap. Its learning rate must be a
+            float: the initial learning rate.
+        hypergradient_lr: Float > 0. The hypergradient step size `beta`. The
+            paper uses `1e-3` for SGD-HD / SGDN-HD and `1e-7` for Adam-HD
+            (Adam's update direction is about 1 per weight). Defaults to
+            `None`: for the additive rule `1e-7` for optimizers with a
+            `beta_2` (Adam family), `1e-3` otherwise; `0.05` for the
+            multiplicative rule.
+        min_lr: Float >= 0. Lower bound of the learned rate. Defaults to `0`.
+        max_lr: Float > `min_lr`, or `None` for no upper bound. Defaults to
+            `None`.
+        rule: `"additive"` (the paper's rule, the default) or
+            `"multiplicative"` (normalised, unitless `hypergradient_lr`).
+        name: String. Defaults to `"hypergradient"`.
+
+    Raises:
+        TypeError: if `optimizer` is not a Keras optimizer.
+        ValueError: if the wrapped optimizer's learning rate is a schedule,
+            or an argument is out of range.
+
+    Example:
+
+    ```python
+    >>> optimizer = keras_lr.optimizers.Hypergradient(
+    ...     keras.optimizers.SGD(0.001), hypergradient_lr=1e-3)
+    >>> model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    >>> model.compile(optimizer=optimizer, loss="mse")
+    >>> x = np.random.default_rng(0).normal(size=(64, 2)).astype("float32")
+    >>> _ = model.fit(x, x @ np.array([[2.0], [-1.0]], "float32"), epochs=3, verbose=0)
+    >>> float(optimizer.learning_rate) > 0.01  # it learnt a larger rate
+    True
+
+    ```
+    """
+
+    def __init__(self, optimizer, hypergradient_lr=None, min_lr=0.0, max_lr=None,
+                 rule="additive", name="hypergradient"):
+        _validation.require_type(
+            "optimizer", optimizer, keras.optimizers.Optimizer,
+            "a Keras optimizer instance (e.g. `keras.optimizers.SGD(0.01)`)")
+        base = innermost(optimizer)
+        if not isinstance(base._learning_rate, keras.Variable):
+            raise ValueError(
+                "Hypergradient learns the learning rate itself: the wrapped "
+                "optimizer's learning rate must be a float (the initial "
+                f"value). Received: learning_rate={base._learning_rate!r}")
+        _validation.require_one_of("rule", rule, ("additive", "multiplicative"))
+        if hypergradient_lr is None:
+            if rule == "multiplicative":
+                hypergradient_lr = 0.05
+            else:
+                hypergradient_lr = 1e-7 if hasattr(base, "beta_2") else 1e-3
+        hypergradient_lr = _validation.require_positive(
+            "hypergradient_lr", hypergradient_lr)
+        min_lr = _validation.require_non_negative("min_lr", min_lr)
+        if max_lr is not None:
+            max_lr = _validation.require_number(
+                "max_lr", max_lr, minimum=min_lr, min_inclusive=False)
+        super().__init__(optimizer, name=name)
+        self.hypergradient_lr = hypergradient_lr
+        self.min_lr = min_lr
+        self.max_lr = max_lr
+        self.rule = rule
+
+    def _build_own_variables(self):
+        base = innermost(self.inner_optimizer)
+        # The last update per unit of learning rate, one per variable (between
+        # steps it briefly holds the variable's value before the update).
+        self._directions = [
+            self.add_variable(
+                shape=v.shape, dtype=v.dtype, initializer="zeros",
+                aggregation="only_first_replica", name=f"{_safe(v.path)}_hd_direction")
+            for v in base._trainable_variables]
+
+    def _install_hooks(self, base):
+        pass
+
+    def apply(self, grads, trainable_variables=None):
+        if not self.built:
+            if trainable_variables is None:
+                raise ValueError(
+                    "When passing `grads` without `variables`, the optimizer "
+                    "must already be built on a list of variables. Call "
+                    "`optimizer.build(trainable_variables)` first.")
+            self.build(list(trainable_variables))
+        base = innermost(self.inner_optimizer)
+        variables = (base._trainable_variables if trainable_variables is None
+                     else list(trainable_variables))
+        directions = [self._directions[base._get_variable_index(v)] for v in variables]
+        # 1. The hypergradient step on the learning rate.
+        scale = self.inner_optimizer.loss_scale_factor
+        multiplicative = self.rule == "multiplicative"
+        pairs = [(g, d) for g, d in zip(grads, directions) if g is not None]
+        if multiplicative and pairs:
+            # |g| needs the whole gradient: sum the replicas' parts first
+            # (the additive rule only needs the sum of per-replica dots).
+            summed = _sum_over_replicas([g for g, _ in pairs])
+            pairs = list(zip(summed, [d for _, d in pairs]))
+        dot = ops.convert_to_tensor(0.0, "float32")
+        g_norm = ops.convert_to_tensor(0.0, "float32")
+        u_norm = ops.convert_to_tensor(0.0, "float32")
+        for g, d in pairs:
+            g = ops.cast(g, "float32")
+            d = ops.cast(d, "float32")
+            dot = dot + ops.sum(g * d)
+            if multiplicative:
+                g_norm = g_norm + ops.sum(g * g)
+                u_norm = u_norm + ops.sum(d * d)
+        if scale is not None:
+            dot = dot / scale
+            g_norm = g_norm / (scale * scale)
+        lr = base._learning_rate
+        if multiplicative:
+            cosine = dot / ops.maximum(ops.sqrt(g_norm * u_norm), 1e-30)
+            new_lr = ops.cast(lr, "float32") * (1.0 + self.hypergradient_lr * cosine)
+        else:
+            dot = _sum_over_replicas(dot)
+            new_lr = ops.cast(lr, "float32") + self.hypergradient_lr * dot
+        new_lr = ops.maximum(new_lr, self.min_lr)
+        if self.max_lr is not None:
+            new_lr = ops.minimum(new_lr, self.max_lr)
+        lr.assign(ops.cast(new_lr, lr.dtype))
+        # 2. The wrapped optimizer's update at the new rate, recorded.
+        for v, d in zip(variables, directions):
+            d.assign(v)
+        self.inner_optimizer.apply(grads, trainable_variables)
+        inverse = 1.0 / ops.maximum(ops.cast(lr, "float32"), 1e-30)
+        for v, d in zip(variables, directions):
+            d.assign((d - v) * ops.cast(inverse, d.dtype))
+
+    def get_config(self):
+        return {
+            "name": self.name,
+            "optimizer": self._inner_config(),
+            "hypergradient_lr": self.hypergradient_lr,
+            "min_lr": self.min_lr,
+            "max_lr": self.max_lr,
+            "rule": self.rule,
+        }
+
+    @classmethod
+    def from_config(cls, config, custom_objects=None):
+        config = dict(config)
+        config["optimizer"] = cls._deserialize_inner(
+            config["optimizer"], custom_objects)
+        return cls(**config)
+
+
+def _safe(path):
+    return path.replace("/", "_")
+
+
+def _sum_over_replicas(value):
+    """Sums `value` (a tensor or a list) over the replicas of a
+    `tf.distribute` strategy, if any."""
+    if keras.backend.backend() != "tensorflow":
+        return value
+    import tensorflow as tf
+
+    context = tf.distribute.get_replica_context()
+    if context is None or context.num_replicas_in_sync == 1:
+        return value
+    return context.all_reduce(tf.distribute.ReduceOp.SUM, value)
