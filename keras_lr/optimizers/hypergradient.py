@@ -50,6 +50,12 @@ class Hypergradient(OptimizerWrapper):
     report it. Gradients enter the dot product before clipping (the paper's
     gradient); under `tf.distribute` the per-replica dot products are summed.
 
+    Under `keras_lr.find_lr` (or the `LRFinder` callback) the sweep owns the
+    rate and the wrapper steps aside; the finder restores everything after.
+    The learning-rate control callbacks cannot be combined with it (they
+    raise). With the additive rule a rate that reaches 0 stays there (no
+    update, no hypergradient): keep `min_lr` above 0 if that can happen.
+
     Args:
         optimizer: The Keras optimizer to wrap. Its learning rate must be a
             float: the initial learning rate.
@@ -137,6 +143,12 @@ class Hypergradient(OptimizerWrapper):
                     "`optimizer.build(trainable_variables)` first.")
             self.build(list(trainable_variables))
         base = innermost(self.inner_optimizer)
+        lr = base._learning_rate
+        if not isinstance(lr, keras.Variable):
+            _check_not_controlled(lr)
+            # The LR finder's temporary sweep owns the rate: plain updates.
+            self.inner_optimizer.apply(grads, trainable_variables)
+            return
         variables = (base._trainable_variables if trainable_variables is None
                      else list(trainable_variables))
         directions = [self._directions[base._get_variable_index(v)] for v in variables]
@@ -162,7 +174,6 @@ class Hypergradient(OptimizerWrapper):
         if scale is not None:
             dot = dot / scale
             g_norm = g_norm / (scale * scale)
-        lr = base._learning_rate
         if multiplicative:
             cosine = dot / ops.maximum(ops.sqrt(g_norm * u_norm), 1e-30)
             new_lr = ops.cast(lr, "float32") * (1.0 + self.hypergradient_lr * cosine)
@@ -197,6 +208,17 @@ class Hypergradient(OptimizerWrapper):
         config["optimizer"] = cls._deserialize_inner(
             config["optimizer"], custom_objects)
         return cls(**config)
+
+
+def _check_not_controlled(learning_rate):
+    from keras_lr.schedules.controlled import ControlledSchedule
+
+    if isinstance(learning_rate, ControlledSchedule):
+        raise ValueError(
+            "Hypergradient learns the learning rate itself; keras-lr's "
+            "learning-rate control callbacks (ReduceLROnPlateau, BoldDriver, "
+            "DivergenceGuard) cannot also change it. Use one or the other "
+            "(`Hypergradient(..., min_lr=..., max_lr=...)` bounds the rate).")
 
 
 def _safe(path):

@@ -188,6 +188,30 @@ def test_mirrored_strategy_equals_one_device(rule, beta, digits, mirrored_strate
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
 
 
+def test_finder_steps_aside_and_restores(digits, fresh_session):
+    x, y = digits
+    model = digits_mlp()
+    model.compile(optimizer=Hypergradient(keras.optimizers.SGD(1e-2)), loss=model.loss)
+    model.fit(x[:64], y[:64], batch_size=32, epochs=1, verbose=0)
+    before = weights(model) + [ops.convert_to_numpy(v) for v in model.optimizer.variables]
+    result = keras_lr.find_lr(model, x[:256], y[:256], batch_size=32, num_steps=20,
+                              repeats=1, verbose=0)
+    assert len(result.learning_rates) > 5
+    after = weights(model) + [ops.convert_to_numpy(v) for v in model.optimizer.variables]
+    for a, b in zip(before, after):
+        np.testing.assert_array_equal(a, b)
+    model.fit(x[:64], y[:64], batch_size=32, epochs=1, verbose=0)  # learns again
+
+
+def test_lr_control_callbacks_refuse(digits, fresh_session):
+    x, y = digits
+    model = digits_mlp()
+    model.compile(optimizer=Hypergradient(keras.optimizers.SGD(1e-2)), loss=model.loss)
+    with pytest.raises(ValueError, match="cannot also change it"):
+        model.fit(x[:64], y[:64], batch_size=32, epochs=1, verbose=0,
+                  callbacks=[keras_lr.callbacks.ReduceLROnPlateau(monitor="loss")])
+
+
 def test_bad_arguments():
     with pytest.raises(ValueError, match="must be a float"):
         Hypergradient(keras.optimizers.SGD(keras.optimizers.schedules.CosineDecay(0.1, 10)))
