@@ -97,14 +97,18 @@ class OptimizerWrapper(keras.optimizers.Optimizer):
             self._hooks_installed = True
         super().build(var_list)
 
+    def _build_on_first_apply(self, trainable_variables):
+        if self.built:
+            return
+        if trainable_variables is None:
+            raise ValueError(
+                "When passing `grads` without `variables`, the optimizer "
+                "must already be built on a list of variables. Call "
+                "`optimizer.build(trainable_variables)` first.")
+        self.build(list(trainable_variables))
+
     def apply(self, grads, trainable_variables=None):
-        if not self.built:
-            if trainable_variables is None:
-                raise ValueError(
-                    "When passing `grads` without `variables`, the optimizer "
-                    "must already be built on a list of variables. Call "
-                    "`optimizer.build(trainable_variables)` first.")
-            self.build(list(trainable_variables))
+        self._build_on_first_apply(trainable_variables)
         self._before_apply(innermost(self.inner_optimizer))
         self.inner_optimizer.apply(grads, trainable_variables)
 

@@ -135,13 +135,7 @@ class Hypergradient(OptimizerWrapper):
         pass
 
     def apply(self, grads, trainable_variables=None):
-        if not self.built:
-            if trainable_variables is None:
-                raise ValueError(
-                    "When passing `grads` without `variables`, the optimizer "
-                    "must already be built on a list of variables. Call "
-                    "`optimizer.build(trainable_variables)` first.")
-            self.build(list(trainable_variables))
+        self._build_on_first_apply(trainable_variables)
         base = innermost(self.inner_optimizer)
         lr = base._learning_rate
         if not isinstance(lr, keras.Variable):

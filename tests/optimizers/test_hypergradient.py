@@ -9,6 +9,7 @@ import keras_lr
 from keras_lr.optimizers import Hypergradient
 from keras_lr.optimizers import LRMultiplier
 from tests import references
+from tests.digits import crash_and_resume
 from tests.digits import digits_mlp
 from tests.digits import weights
 from tests.optimizers.test_lr_multiplier import layer_variables
@@ -121,29 +122,13 @@ def test_keras_file_round_trip_then_identical_updates(digits, tmp_path, fresh_se
 
 
 def test_backup_and_restore_resume(digits, tmp_path, fresh_session):
-    x, y = digits[0][:320], digits[1][:320]
-
-    def make(seed=0):
+    def make(seed):
         model = digits_mlp(seed=seed)
         model.compile(optimizer=Hypergradient(keras.optimizers.SGD(0.01)), loss=model.loss)
         return model
 
-    def fit(model, callbacks):
-        model.fit(x, y, batch_size=32, epochs=4, verbose=0, shuffle=False, callbacks=callbacks)
-
-    whole = make()
-    fit(whole, [])
-
-    class Crash(keras.callbacks.Callback):
-        def on_epoch_end(self, epoch, logs=None):
-            if epoch == 1:
-                raise RuntimeError("crash")
-
-    backup = str(tmp_path / "backup")
-    with pytest.raises(RuntimeError, match="crash"):
-        fit(make(), [keras.callbacks.BackupAndRestore(backup), Crash()])
-    resumed = make(seed=1)
-    fit(resumed, [keras.callbacks.BackupAndRestore(backup)])
+    whole, resumed = crash_and_resume(make, digits[0][:320], digits[1][:320],
+                                      str(tmp_path / "backup"))
     assert float(ops.convert_to_numpy(resumed.optimizer.learning_rate)) == pytest.approx(
         float(ops.convert_to_numpy(whole.optimizer.learning_rate)), rel=1e-6)
     for a, b in zip(weights(resumed), weights(whole)):
