@@ -12,13 +12,7 @@ other and inside a `LossScaleOptimizer` (`mixed_float16`).
 import keras
 
 from keras_lr import _validation
-
-
-def innermost(optimizer):
-    """The optimizer at the bottom of a chain of wrappers."""
-    while getattr(optimizer, "inner_optimizer", None) is not None:
-        optimizer = optimizer.inner_optimizer
-    return optimizer
+from keras_lr.finder.state import learning_rate_owner
 
 
 class OptimizerWrapper(keras.optimizers.Optimizer):
@@ -49,12 +43,11 @@ class OptimizerWrapper(keras.optimizers.Optimizer):
         self._untrack_variable(self._learning_rate)
         self.inner_optimizer = optimizer
         object.__setattr__(optimizer, "_keras_lr_wrapped_by", type(self).__name__)
-        self._hooks_installed = False
 
     # -- what the wrapper changes -------------------------------------------
 
     def _install_hooks(self, base):
-        raise NotImplementedError
+        pass
 
     def _before_apply(self, base):
         pass
@@ -92,9 +85,7 @@ class OptimizerWrapper(keras.optimizers.Optimizer):
             return
         self.inner_optimizer.build(var_list)
         self._build_own_variables()
-        if not self._hooks_installed:
-            self._install_hooks(innermost(self.inner_optimizer))
-            self._hooks_installed = True
+        self._install_hooks(learning_rate_owner(self.inner_optimizer))
         super().build(var_list)
 
     def _build_on_first_apply(self, trainable_variables):
@@ -109,7 +100,7 @@ class OptimizerWrapper(keras.optimizers.Optimizer):
 
     def apply(self, grads, trainable_variables=None):
         self._build_on_first_apply(trainable_variables)
-        self._before_apply(innermost(self.inner_optimizer))
+        self._before_apply(learning_rate_owner(self.inner_optimizer))
         self.inner_optimizer.apply(grads, trainable_variables)
 
     @property

@@ -4,8 +4,8 @@ import keras
 from keras import ops
 
 from keras_lr import _validation
+from keras_lr.finder.state import learning_rate_owner
 from keras_lr.optimizers._wrapper import OptimizerWrapper
-from keras_lr.optimizers._wrapper import innermost
 
 
 @keras.saving.register_keras_serializable(package="keras_lr")
@@ -97,7 +97,7 @@ class Hypergradient(OptimizerWrapper):
         _validation.require_type(
             "optimizer", optimizer, keras.optimizers.Optimizer,
             "a Keras optimizer instance (e.g. `keras.optimizers.SGD(0.01)`)")
-        base = innermost(optimizer)
+        base = learning_rate_owner(optimizer)
         if not isinstance(base._learning_rate, keras.Variable):
             raise ValueError(
                 "Hypergradient learns the learning rate itself: the wrapped "
@@ -122,7 +122,7 @@ class Hypergradient(OptimizerWrapper):
         self.rule = rule
 
     def _build_own_variables(self):
-        base = innermost(self.inner_optimizer)
+        base = learning_rate_owner(self.inner_optimizer)
         # The last update per unit of learning rate, one per variable (between
         # steps it briefly holds the variable's value before the update).
         self._directions = [
@@ -131,12 +131,9 @@ class Hypergradient(OptimizerWrapper):
                 aggregation="only_first_replica", name=f"{_safe(v.path)}_hd_direction")
             for v in base._trainable_variables]
 
-    def _install_hooks(self, base):
-        pass
-
     def apply(self, grads, trainable_variables=None):
         self._build_on_first_apply(trainable_variables)
-        base = innermost(self.inner_optimizer)
+        base = learning_rate_owner(self.inner_optimizer)
         lr = base._learning_rate
         if not isinstance(lr, keras.Variable):
             _check_not_controlled(lr)

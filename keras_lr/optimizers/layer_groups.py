@@ -11,6 +11,7 @@ import re
 import keras
 
 from keras_lr import _validation
+from keras_lr.optimizers.lr_multiplier import owning_layers
 
 
 def discriminative(model, lr_range, groups=None):
@@ -229,8 +230,9 @@ def _resolve_groups(model, groups, argument="groups"):
 def _layer_key(model, layer):
     """A key that selects exactly `layer`'s trainable variables."""
     own = {id(v) for v in layer.trainable_variables}
+    # LRMultiplier's rule for a layer-name key.
     selected = {id(v) for v in model.trainable_variables
-                if layer.name in v.path.split("/")[:-1]}
+                if layer.name in owning_layers(v)}
     if selected == own:
         return layer.name
     return "|".join(re.escape(v.path) for v in layer.trainable_variables)

@@ -25,12 +25,13 @@ def layer_names(variables):
     """The layer names that variable paths mention, in order of appearance."""
     names = {}
     for variable in variables:
-        for part in variable.path.split("/")[:-1]:
+        for part in owning_layers(variable):
             names.setdefault(part, None)
     return list(names)
 
 
-def _owning_layers(variable):
+def owning_layers(variable):
+    """The layer names on a variable's path: what a layer-name key matches."""
     return variable.path.split("/")[:-1]
 
 
@@ -157,7 +158,7 @@ class LRMultiplier(OptimizerWrapper):
 
     def _select(self, variable):
         """(key, multiplier) for `variable`; key is None for the default."""
-        owners = _owning_layers(variable)
+        owners = owning_layers(variable)
         for key, pattern, value in self._rules:
             if key in owners or pattern.fullmatch(variable.path):
                 return key, value

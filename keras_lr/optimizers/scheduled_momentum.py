@@ -4,8 +4,8 @@ import keras
 from keras import ops
 
 from keras_lr import _validation
+from keras_lr.finder.state import learning_rate_owner
 from keras_lr.optimizers._wrapper import OptimizerWrapper
-from keras_lr.optimizers._wrapper import innermost
 from keras_lr.schedules._common import LearningRateSchedule
 from keras_lr.schedules._common import deserialize_child
 from keras_lr.schedules._common import evaluate
@@ -72,7 +72,7 @@ class ScheduledMomentum(OptimizerWrapper):
         _validation.require_type(
             "optimizer", optimizer, keras.optimizers.Optimizer,
             "a Keras optimizer instance (e.g. `keras.optimizers.SGD(momentum=0.9)`)")
-        base = innermost(optimizer)
+        base = learning_rate_owner(optimizer)
         if isinstance(base, keras.optimizers.SGD):
             if not base.momentum > 0:
                 raise ValueError(
