@@ -13,18 +13,18 @@ check pays Python and a read of the loss tracker each time.
 
 import argparse
 import os
-import random
 import statistics
 import sys
-import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import keras  # noqa: E402
-import numpy as np  # noqa: E402
 
 import keras_lr  # noqa: E402
+from _timing import digits_epoch  # noqa: E402
+from _timing import single_threaded_tensorflow  # noqa: E402
+from _timing import time_epochs  # noqa: E402
 from schedule_overhead import build  # noqa: E402
 
 NEVER = 10**9
@@ -50,35 +50,12 @@ def main():
     parser.add_argument("--steps", type=int, default=200, help="steps per timed epoch")
     parser.add_argument("--batch-size", type=int, default=32)
     args = parser.parse_args()
-    if keras.backend.backend() == "tensorflow":
-        import tensorflow as tf
-
-        tf.get_logger().setLevel("ERROR")
-        tf.config.threading.set_intra_op_parallelism_threads(1)
-        tf.config.threading.set_inter_op_parallelism_threads(1)
-
-    from sklearn.datasets import load_digits
-
-    x, y = load_digits(return_X_y=True)
-    reps = -(-args.steps * args.batch_size // len(x))
-    x = np.tile((x / 16.0).astype("float32"), (reps, 1))[: args.steps * args.batch_size]
-    y = np.tile(y, reps)[: args.steps * args.batch_size]
+    single_threaded_tensorflow()
+    x, y = digits_epoch(args.steps, args.batch_size)
 
     configs = make_callbacks()
     models = {name: build(0.01) for name in configs}
-    for name, model in models.items():  # compile and warm up outside the timing
-        model.fit(x, y, batch_size=args.batch_size, epochs=1, verbose=0, callbacks=configs[name])
-
-    times = {name: [] for name in models}
-    rng = random.Random(0)
-    for _ in range(args.rounds):
-        order = list(models)
-        rng.shuffle(order)
-        for name in order:
-            start = time.perf_counter()
-            models[name].fit(x, y, batch_size=args.batch_size, epochs=1, shuffle=False,
-                             verbose=0, callbacks=configs[name])
-            times[name].append((time.perf_counter() - start) / args.steps)
+    times = time_epochs(models, x, y, args.batch_size, args.rounds, callbacks=configs)
 
     print(f"keras {keras.__version__}, backend {keras.backend.backend()}, keras-lr "
           f"{keras_lr.__version__}; {args.rounds} interleaved rounds of {args.steps} steps")

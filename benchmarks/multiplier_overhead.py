@@ -17,17 +17,19 @@ i.e. the in-graph cost of each wrapper per step.
 
 import argparse
 import os
-import random
 import statistics
 import sys
 import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import keras  # noqa: E402
-import numpy as np  # noqa: E402
 
 import keras_lr  # noqa: E402
+from _timing import digits_epoch  # noqa: E402
+from _timing import single_threaded_tensorflow  # noqa: E402
+from _timing import time_epochs  # noqa: E402
 
 TARGET = 1.05
 
@@ -133,20 +135,8 @@ def main():
     parser.add_argument("--steps", type=int, default=200, help="steps per timed epoch")
     parser.add_argument("--batch-size", type=int, default=32)
     args = parser.parse_args()
-    if keras.backend.backend() == "tensorflow":
-        import tensorflow as tf
-
-        tf.get_logger().setLevel("ERROR")
-        tf.config.threading.set_intra_op_parallelism_threads(1)
-        tf.config.threading.set_inter_op_parallelism_threads(1)
-
-    from sklearn.datasets import load_digits
-
-    x, y = load_digits(return_X_y=True)
-    n = args.steps * args.batch_size
-    reps = -(-n // len(x))
-    x = np.tile((x / 16.0).astype("float32").reshape(-1, 8, 8, 1), (reps, 1, 1, 1))[:n]
-    y = np.tile(y, reps)[:n]
+    single_threaded_tensorflow()
+    x, y = digits_epoch(args.steps, args.batch_size, shape=(8, 8, 1))
 
     print(f"keras {keras.__version__}, backend {keras.backend.backend()}, keras-lr "
           f"{keras_lr.__version__}; {args.rounds} interleaved rounds of {args.steps} steps, "
@@ -157,18 +147,7 @@ def main():
     for architecture in (mlp, cnn):
         configs = configurations(architecture())
         models = {name: compiled(architecture, make) for name, make in configs.items()}
-        for model in models.values():  # compile and warm up outside the timing
-            model.fit(x, y, batch_size=args.batch_size, epochs=1, verbose=0)
-        times = {name: [] for name in models}
-        rng = random.Random(0)
-        for _ in range(args.rounds):
-            order = list(models)
-            rng.shuffle(order)
-            for name in order:
-                start = time.perf_counter()
-                models[name].fit(x, y, batch_size=args.batch_size, epochs=1, shuffle=False,
-                                 verbose=0)
-                times[name].append((time.perf_counter() - start) / args.steps)
+        times = time_epochs(models, x, y, args.batch_size, args.rounds)
         print(f"\n{architecture.__name__} ({models['Adam'].count_params()} parameters, "
               f"{len(models['Adam'].trainable_variables)} variables)")
         print(f"{'optimizer':36s} {'ms/step':>8s} {'ratio':>7s}  (vs)")

@@ -15,18 +15,20 @@ It also prints the cost of one evaluation of each schedule alone (inside a
 
 import argparse
 import os
-import random
 import statistics
 import sys
 import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import keras  # noqa: E402
-import numpy as np  # noqa: E402
 
 import keras_lr  # noqa: E402
 from keras_lr import schedules as S  # noqa: E402
+from _timing import digits_epoch  # noqa: E402
+from _timing import single_threaded_tensorflow  # noqa: E402
+from _timing import time_epochs  # noqa: E402
 
 TARGET = 1.02
 
@@ -74,37 +76,13 @@ def main():
                         help="TensorFlow intra/inter-op threads (0: TF's default); "
                              "1 keeps the timings of a 2-core machine steady")
     args = parser.parse_args()
-    if keras.backend.backend() == "tensorflow":
-        import tensorflow as tf
-
-        tf.get_logger().setLevel("ERROR")
-        if args.threads:
-            tf.config.threading.set_intra_op_parallelism_threads(args.threads)
-            tf.config.threading.set_inter_op_parallelism_threads(args.threads)
-
-    from sklearn.datasets import load_digits
-
-    x, y = load_digits(return_X_y=True)
-    reps = -(-args.steps * args.batch_size // len(x))
-    x = np.tile((x / 16.0).astype("float32"), (reps, 1))[: args.steps * args.batch_size]
-    y = np.tile(y, reps)[: args.steps * args.batch_size]
+    single_threaded_tensorflow(args.threads)
+    x, y = digits_epoch(args.steps, args.batch_size)
 
     configs = make_schedules(args.steps * (args.rounds + 1))
     models = {name: build(lr, True if args.jit else "auto")
               for name, lr in configs.items()}
-    for model in models.values():  # compile and warm up outside the timing
-        model.fit(x, y, batch_size=args.batch_size, epochs=1, verbose=0)
-
-    times = {name: [] for name in models}
-    rng = random.Random(0)
-    for _ in range(args.rounds):
-        order = list(models)
-        rng.shuffle(order)
-        for name in order:
-            start = time.perf_counter()
-            models[name].fit(x, y, batch_size=args.batch_size, epochs=1,
-                             shuffle=False, verbose=0)
-            times[name].append((time.perf_counter() - start) / args.steps)
+    times = time_epochs(models, x, y, args.batch_size, args.rounds)
 
     base = times["constant (float)"]
     evaluation_us = schedule_evaluation_cost(configs)
