@@ -145,7 +145,6 @@ class LRMultiplier(OptimizerWrapper):
         # Plain Python state (not tracked: nothing here is a variable).
         object.__setattr__(self, "_rules", tuple(rules))
         object.__setattr__(self, "_default", default_multiplier)
-        object.__setattr__(self, "_table", None)
 
     @property
     def multipliers(self):
@@ -226,7 +225,6 @@ class LRMultiplier(OptimizerWrapper):
                     "or use multipliers of 1.")
             decays = False
         decay_mask = [decays and bool(base._use_weight_decay(v)) for v in variables]
-        object.__setattr__(self, "_table", table)
 
         def make_update_step(previous):
             def update_step(gradient, variable, learning_rate):
