@@ -377,3 +377,13 @@ def test_gradual_unfreezing_with_keras_lr_schedules(fresh_session):
     np.testing.assert_allclose(high, lrs, rtol=1e-5, atol=2e-7)
     np.testing.assert_allclose(low, lrs * np.array(multipliers), rtol=1e-5, atol=2e-7)
     assert low[:4].tolist() == [0.0] * 4
+
+
+def test_frozen_variable_ignores_nan_gradients():
+    # The docs promise: multiplier 0 skips the update, so NaN cannot get in.
+    optimizer = LRMultiplier(keras.optimizers.Adam(0.1), {"frozen": 0.0})
+    frozen, head = layer_variables("frozen", "head")
+    nan = ops.convert_to_tensor(np.full((3, 2), np.nan, "float32"))
+    optimizer.apply([nan, ops.convert_to_tensor(GRADS[0])], [frozen, head])
+    np.testing.assert_array_equal(ops.convert_to_numpy(frozen), INIT)
+    assert np.isfinite(ops.convert_to_numpy(head)).all()
