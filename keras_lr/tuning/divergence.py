@@ -84,3 +84,7 @@ class DivergenceStop(keras.callbacks.Callback):
 
     def get_config(self):
         return {"factor": self.factor, "verbose": self.verbose}
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)

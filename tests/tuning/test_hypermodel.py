@@ -1,0 +1,247 @@
+"""`LRHyperModel` and `DivergenceStop` with real training on the digits."""
+
+import importlib.metadata
+import math
+import re
+
+import keras
+import keras_tuner as kt
+import numpy as np
+import pytest
+
+import keras_lr
+from keras_lr.tuning import CoarseToFine
+from keras_lr.tuning import DivergenceStop
+from keras_lr.tuning import LRHyperModel
+from keras_lr.tuning import best_hyperparameters
+from keras_lr.tuning import failed_trials
+from keras_lr.tuning.hypermodel import steps_per_epoch
+from tests.conftest import BACKEND
+from tests.digits import load_digits
+
+N = 480  # samples: 15 steps of 32
+
+
+@pytest.fixture(scope="module")
+def data():
+    x, y = load_digits()
+    return x[:N], y[:N], x[N:N + 200], y[N:N + 200]
+
+
+def build_model(hp):
+    return keras.Sequential([keras.Input((64,)),
+                             keras.layers.Dense(16, activation="relu"),
+                             keras.layers.Dense(10)])
+
+
+def hypermodel(**kwargs):
+    kwargs.setdefault("loss", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    kwargs.setdefault("metrics", ["accuracy"])
+    return LRHyperModel(build_model, **kwargs)
+
+
+def hyperparameters(learning_rate, schedule=None):
+    hp = kt.HyperParameters()
+    hp.Fixed("learning_rate", learning_rate)
+    if schedule is not None:
+        hp.Fixed("schedule", schedule)
+    return hp
+
+
+class StepCounter(keras.callbacks.Callback):
+    def on_train_begin(self, logs=None):
+        self.steps = 0
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.steps += 1
+
+
+@pytest.mark.parametrize("fit_args, fit_kwargs, expected", [
+    ((np.zeros((100, 3)), np.zeros(100)), {}, 4),
+    ((np.zeros((100, 3)), np.zeros(100), 10), {}, 10),
+    ((np.zeros((100, 3)),), {"batch_size": 64}, 2),
+    ((np.zeros((100, 3)),), {"batch_size": 10, "validation_split": 0.25}, 8),
+    ((), {"x": {"a": np.zeros((70, 3))}, "batch_size": 7}, 10),
+    ((np.zeros((100, 3)),), {"steps_per_epoch": 6}, 6),
+])
+def test_steps_per_epoch_matches_what_fit_runs(fit_args, fit_kwargs, expected):
+    assert steps_per_epoch(fit_args, fit_kwargs) == expected
+
+
+@pytest.mark.tensorflow_only
+def test_steps_per_epoch_of_datasets():
+    import tensorflow as tf
+
+    dataset = tf.data.Dataset.from_tensor_slices(np.zeros((100, 3))).batch(30)
+    assert steps_per_epoch((dataset,), {}) == 4
+    with pytest.raises(ValueError, match="unknown or infinite.*steps_per_epoch"):
+        steps_per_epoch((dataset.repeat(),), {})
+
+
+@pytest.mark.parametrize("schedule, epochs, initial_epoch", [
+    ("one_cycle", 2, 0), ("cosine", 3, 1),
+])
+def test_schedules_are_sized_from_the_trials_real_steps(data, schedule, epochs, initial_epoch):
+    x, y, _, _ = data
+    model_ = hypermodel()
+    hp = hyperparameters(0.01, schedule)
+    model = model_.build(hp)
+    model_.fit(hp, model, x, y, batch_size=32, epochs=epochs,
+               initial_epoch=initial_epoch, verbose=0)
+    total = (epochs - initial_epoch) * math.ceil(N / 32)  # Hyperband's budget too
+    lr_schedule = model.optimizer._learning_rate
+    if schedule == "one_cycle":
+        assert isinstance(lr_schedule, keras_lr.schedules.OneCycle)
+        assert lr_schedule.total_steps == total
+        assert lr_schedule.max_learning_rate == pytest.approx(0.01)
+    else:
+        assert isinstance(lr_schedule, keras.optimizers.schedules.CosineDecay)
+        assert lr_schedule.decay_steps == total
+    # The schedule ran to its end: the optimizer's last LR is the final one.
+    assert int(model.optimizer.iterations) == total
+    assert float(model.optimizer.learning_rate) == pytest.approx(
+        float(lr_schedule(total)), rel=1e-5)
+
+
+def test_constant_schedule_and_optimizer_settings_reach_the_optimizer(data):
+    x, y, _, _ = data
+    model_ = hypermodel(optimizer="sgd", schedules=("constant",),
+                        optimizer_kwargs={"momentum": 0.9},
+                        tune_optimizer=lambda hp: {"nesterov": hp.Boolean("nesterov")})
+    hp = kt.HyperParameters()
+    hp.Fixed("learning_rate", 0.03)
+    hp.Fixed("nesterov", True)
+    model = model_.build(hp)
+    assert "schedule" not in hp.values  # one schedule: not a hyperparameter
+    model_.fit(hp, model, x, y, epochs=1, verbose=0)
+    optimizer = model.optimizer
+    assert isinstance(optimizer, keras.optimizers.SGD)
+    assert float(optimizer.learning_rate) == pytest.approx(0.03)
+    assert optimizer.momentum == 0.9 and optimizer.nesterov is True
+
+
+def test_a_diverging_trial_is_stopped_within_its_first_steps(data):
+    x, y, _, _ = data
+    model_ = hypermodel(optimizer="sgd", schedules=("constant",))
+    hp = hyperparameters(300.0)
+    model = model_.build(hp)
+    counter = StepCounter()
+    with pytest.raises(kt.errors.FailedTrialError, match="Diverged: the training loss"):
+        model_.fit(hp, model, x, y, epochs=5, verbose=0, callbacks=[counter])
+    assert counter.steps <= 3  # of 75
+
+
+def test_divergence_stop_reads_batch_losses_not_the_running_mean():
+    # The running mean of [1, 1, 1, 9] is 3 (< 4 x 1), the last batch's loss 9.
+    stop = DivergenceStop(factor=4.0, verbose=0)
+    stop.on_train_begin()
+    stop.on_epoch_begin(0)
+    for batch, mean in enumerate([1.0, 1.0, 1.0]):
+        stop.on_train_batch_end(batch, {"loss": mean})
+    with pytest.raises(kt.errors.FailedTrialError, match=r"9 at step 4 is above 4 x its first value 1\b"):
+        stop.on_train_batch_end(3, {"loss": 3.0})
+    # With steps_per_execution = 2 the hook sees every other batch.
+    stop.on_train_begin()
+    stop.on_epoch_begin(0)
+    stop.on_train_batch_end(1, {"loss": 2.0})   # batches 0-1: mean 2
+    stop.on_train_batch_end(3, {"loss": 2.0})   # batches 2-3: mean 2
+    with pytest.raises(kt.errors.FailedTrialError, match="11 at step 6"):
+        stop.on_train_batch_end(5, {"loss": 5.0})  # batches 4-5: (30 - 8) / 2 = 11
+    stop.on_train_begin()
+    stop.on_epoch_begin(0)
+    with pytest.raises(kt.errors.FailedTrialError, match="became nan at step 1"):
+        stop.on_train_batch_end(0, {"loss": float("nan")})
+
+
+def test_a_diverging_trial_fails_and_the_search_goes_on(data, tmp_path):
+    x, y, xv, yv = data
+    tuner = CoarseToFine(hypermodel(optimizer="sgd", min_lr=1e-2, max_lr=1e3,
+                                    schedules=("constant",)),
+                         objective="val_accuracy", max_trials=6, directory=str(tmp_path))
+    tuner.search(x, y, validation_data=(xv, yv), epochs=2, verbose=0)
+    failed = failed_trials(tuner)
+    assert {round(math.log10(f["values"]["learning_rate"])) for f in failed} >= {3}
+    assert all(re.search("Diverged: the training loss", f["reason"]) for f in failed)
+    assert len(tuner.oracle.trials) == 6
+    best = best_hyperparameters(tuner)[0]["learning_rate"]
+    assert 1e-2 <= best <= 10.0
+    assert best not in [f["values"]["learning_rate"] for f in failed]
+
+
+@pytest.mark.parametrize("tuner_cls", ["RandomSearch", "BayesianOptimization", "Hyperband"])
+def test_works_with_keras_tuners_own_tuners(data, tmp_path, tuner_cls):
+    x, y, xv, yv = data
+    model_ = hypermodel(min_lr=1e-4, max_lr=1e-1)
+    kwargs = dict(max_epochs=3, factor=3) if tuner_cls == "Hyperband" else dict(max_trials=3)
+    tuner = getattr(kt, tuner_cls)(model_, objective="val_accuracy", directory=str(tmp_path),
+                                   seed=1, max_consecutive_failed_trials=10, **kwargs)
+    tuner.search(x, y, validation_data=(xv, yv), epochs=3, verbose=0)
+    trials = list(tuner.oracle.trials.values())
+    assert trials and all(t.status == "COMPLETED" for t in trials)
+    lrs = [t.hyperparameters["learning_rate"] for t in trials]
+    assert all(1e-4 <= lr <= 1e-1 for lr in lrs)
+    best = best_hyperparameters(tuner)[0]
+    assert best["schedule"] in ("constant", "one_cycle", "cosine")
+    model = tuner.get_best_models()[0]
+    assert model.evaluate(xv, yv, verbose=0)[1] > 0.1
+
+
+def test_a_trained_trial_model_saves_and_loads_with_its_schedule(data, tmp_path):
+    x, y, _, _ = data
+    model_ = hypermodel()
+    hp = hyperparameters(0.01, "one_cycle")
+    model = model_.build(hp)
+    model_.fit(hp, model, x, y, epochs=1, verbose=0)
+    path = str(tmp_path / "trial.keras")
+    model.save(path)
+    loaded = keras.saving.load_model(path)
+    schedule = loaded.optimizer._learning_rate
+    assert isinstance(schedule, keras_lr.schedules.OneCycle)
+    assert schedule.get_config() == model.optimizer._learning_rate.get_config()
+    assert int(loaded.optimizer.iterations) == int(model.optimizer.iterations)
+    np.testing.assert_allclose(float(loaded.optimizer.learning_rate),
+                               float(model.optimizer.learning_rate))
+
+
+def test_divergence_stop_round_trips_its_config():
+    stop = DivergenceStop(factor=3.0, verbose=0)
+    again = keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(stop))
+    assert isinstance(again, DivergenceStop) and again.get_config() == stop.get_config()
+
+
+def test_keras_lr_installs_tensorboard_which_keras_tuner_imports_in_every_trial():
+    # keras-tuner 1.4.8 imports tensorboard.plugins.hparams in every trial on
+    # the TensorFlow backend, and tensorflow-cpu does not install it.
+    requires = importlib.metadata.requires("keras-lr") or []
+    assert any(re.match(r"tensorboard\b", r) and "extra ==" not in r for r in requires)
+    if BACKEND == "tensorflow":
+        from tensorboard.plugins.hparams import api  # noqa: F401
+
+
+@pytest.mark.parametrize("kwargs, error, message", [
+    (dict(optimizer=keras.optimizers.Adam()), TypeError, "not an instance"),
+    (dict(optimizer="adamm"), ValueError, "adamm"),
+    (dict(loss=None), ValueError, "Argument `loss` is required"),
+    (dict(min_lr=0), ValueError, "Argument `min_lr` must be > 0"),
+    (dict(min_lr=1e-2, max_lr=1e-3), ValueError, "Argument `max_lr` must be > min_lr"),
+    (dict(schedules=("constant", "linear")), ValueError, "Argument `schedules` must be one of"),
+    (dict(schedules=()), ValueError, "must name at least one"),
+    (dict(optimizer_kwargs={"learning_rate": 1.0}), ValueError, "must not set `learning_rate`"),
+    (dict(compile_kwargs={"loss": "mse"}), ValueError, "must not hold `loss`"),
+    (dict(divergence_factor=0.5), ValueError, "Argument `divergence_factor` must be > 1"),
+    (dict(tune_optimizer={"beta_1": 0.9}), TypeError, "tune_optimizer"),
+])
+def test_invalid_arguments_are_rejected(kwargs, error, message):
+    with pytest.raises(error, match=message):
+        hypermodel(**kwargs)
+
+
+def test_a_compiled_model_from_build_model_is_rejected():
+    def compiled(hp):
+        model = build_model(hp)
+        model.compile(optimizer="sgd", loss="mse")
+        return model
+
+    model_ = LRHyperModel(compiled, loss="mse")
+    with pytest.raises(ValueError, match="must return an uncompiled model"):
+        model_.build(hyperparameters(0.1, "constant"))
