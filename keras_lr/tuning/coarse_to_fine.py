@@ -33,8 +33,9 @@ def next_point(best, tried, ratio, tolerance, bounds):
     `best` is the log10 LR of the best trial; `tried` every log10 LR tried
     or running (and, when seeded, the seed range's ends). The bracket is the
     nearest tried point on each side of `best` (the bounds where there is
-    none); the new point goes into the larger side, `ratio` of the way from
-    `best` (0.382 is golden-section search, 0.5 bisection in log space).
+    none); the new point goes into the larger side (the lower one on a tie),
+    `ratio` of the way from `best` (0.382 is golden-section search, 0.5
+    bisection in log space).
     """
     below = [p for p in tried if p < best - _SAME]
     above = [p for p in tried if p > best + _SAME]
@@ -42,7 +43,9 @@ def next_point(best, tried, ratio, tolerance, bounds):
     right = (min(above) if above else bounds[1]) - best
     if max(left, right) < tolerance:
         return None
-    return best + ratio * right if right >= left else best - ratio * left
+    # On a tie, the lower side first: it cannot diverge, and a short coarse
+    # budget (fewer steps) favours too large a learning rate.
+    return best + ratio * right if right > left else best - ratio * left
 
 
 class CoarseToFineOracle(kt.Oracle):

@@ -99,18 +99,22 @@ def test_refinement_stays_between_the_neighbours_of_the_best_decade(tmp_path, re
 
 
 def test_golden_section_points_follow_the_reference_sequence(tmp_path):
-    # Hand-computed: best coarse -2 with neighbours -3 and -1 (gaps 1 and 1:
-    # right first), golden ratio r = 0.381966.
+    # Hand-computed: best coarse -2 with neighbours -3 and -1 (equal gaps:
+    # the lower side first), golden ratio r = 0.381966.
     r = (3 - math.sqrt(5)) / 2
-    tuner = search(tmp_path, max_trials=9)
+    tuner = search(tmp_path, max_trials=10)
     refined = np.log10(lrs(tuner, REFINE))
-    first = -2 + r * 1.0                # -1.618: worse than -2
-    second = -2 - r * 1.0               # left gap 1 > right gap r: -2.382, better
-    np.testing.assert_allclose(refined, [first, second], atol=1e-9)
+    first = -2 - r                      # -2.382: better than -2 (the optimum is -2.3)
+    second = first - r * (1 - r)        # bracket (-3, -2): left gap 1 - r > right gap r
+    np.testing.assert_allclose(refined[:2], [first, second], atol=1e-9)
+    # second = -2.618 is worse: the best stays at -2.382, bracket (-2.618, -2),
+    # right gap r = 0.382 > left gap 0.236.
+    np.testing.assert_allclose(refined[2], first + r * r, atol=1e-9)
 
 
 def test_next_point_converges_and_respects_the_bounds():
-    assert next_point(-2.0, [-3.0, -1.0], 0.5, 0.05, (-6, 0)) == -1.5
+    assert next_point(-2.0, [-3.0, -1.0], 0.5, 0.05, (-6, 0)) == -2.5  # tie: lower
+    assert next_point(-2.0, [-3.0, -0.5], 0.5, 0.05, (-6, 0)) == -1.25
     assert next_point(-2.0, [-2.01, -1.99], 0.5, 0.05, (-6, 0)) is None
     # The best at the upper bound: only the left side is open.
     assert next_point(0.0, [-1.0], 0.5, 0.05, (-6, 0)) == -0.5

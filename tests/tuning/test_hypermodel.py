@@ -245,3 +245,23 @@ def test_a_compiled_model_from_build_model_is_rejected():
     model_ = LRHyperModel(compiled, loss="mse")
     with pytest.raises(ValueError, match="must return an uncompiled model"):
         model_.build(hyperparameters(0.1, "constant"))
+
+
+@pytest.mark.tensorflow_only
+def test_coarse_to_fine_trials_run_under_mirrored_strategy(data, tmp_path, mirrored_strategy):
+    x, y, xv, yv = data
+    tuner = CoarseToFine(hypermodel(min_lr=1e-2, max_lr=1e-1, schedules=("one_cycle",)),
+                         objective="val_accuracy", max_trials=3, directory=str(tmp_path),
+                         distribution_strategy=mirrored_strategy)
+    models = []
+
+    class Keep(keras.callbacks.Callback):
+        def on_train_end(self, logs=None):
+            models.append(self.model)
+
+    tuner.search(x, y, validation_data=(xv, yv), epochs=1, verbose=0, callbacks=[Keep()])
+    assert len(tuner.oracle.trials) == 3
+    assert all(t.status == "COMPLETED" for t in tuner.oracle.trials.values())
+    for model in models:
+        assert model.distribute_strategy is mirrored_strategy
+        assert model.optimizer._learning_rate.total_steps == math.ceil(N / 32)
