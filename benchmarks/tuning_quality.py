@@ -165,7 +165,7 @@ def plot(name, logs, directory):
     ax.set_ylabel("validation accuracy")
     ax.set_title(f"{name}: trials in search order (failed trials at 0)")
     ax.set_ylim(-0.05, 1.05)
-    ax.legend(loc="upper left", fontsize=8)
+    ax.legend(loc="center right", fontsize=8)
     fig.tight_layout()
     path = os.path.join(directory, "tuning_search.png")
     fig.savefig(path, dpi=110)

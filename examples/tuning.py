@@ -58,6 +58,15 @@ def report(title, tuner):
     print(f"  best learning rate: {best:.3g} (log10 {math.log10(best):.2f})")
 
 
+def build_model_hp():
+    """Hyperparameters for building one model outside a search."""
+    import keras_tuner
+
+    hp = keras_tuner.HyperParameters()
+    hp.Fixed("learning_rate", 1e-3)
+    return hp
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--epochs", type=int, default=8)
@@ -87,15 +96,6 @@ def main():
         finder_result=result, directory=directory, project_name="seeded", overwrite=True)
     seeded.search(x, y, **fit)
     report("CoarseToFine seeded by the LR range test (no coarse stage):", seeded)
-
-
-def build_model_hp():
-    """Hyperparameters for building one model outside a search."""
-    import keras_tuner
-
-    hp = keras_tuner.HyperParameters()
-    hp.Fixed("learning_rate", 1e-3)
-    return hp
 
 
 if __name__ == "__main__":

@@ -16,7 +16,8 @@ import pytest
 from tests.conftest import BACKEND
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-JAX_SUITES = ["tests/schedules", "tests/finder", "tests/callbacks", "tests/optimizers"]
+JAX_SUITES = ["tests/schedules", "tests/finder", "tests/callbacks", "tests/optimizers",
+              "tests/tuning"]
 
 
 @pytest.mark.skipif(BACKEND != "tensorflow", reason="launched from the TensorFlow run")

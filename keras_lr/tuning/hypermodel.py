@@ -1,5 +1,6 @@
 """`LRHyperModel`: a keras-tuner hypermodel that tunes the learning rate."""
 
+import contextlib
 import math
 
 import keras
@@ -241,8 +242,14 @@ class LRHyperModel(kt.HyperModel):
         return learning_rate, schedule, kwargs
 
     def _compile(self, model, learning_rate, kwargs):
-        model.compile(optimizer=self._make_optimizer(learning_rate=learning_rate, **kwargs),
-                      loss=self.loss, metrics=self.metrics, **self.compile_kwargs)
+        # In the model's strategy scope: `fit` recompiles outside the scope
+        # keras-tuner builds in (`distribution_strategy=`), and an optimizer
+        # made outside it cannot update mirrored variables.
+        strategy = getattr(model, "distribute_strategy", None)
+        with strategy.scope() if strategy is not None else contextlib.nullcontext():
+            model.compile(
+                optimizer=self._make_optimizer(learning_rate=learning_rate, **kwargs),
+                loss=self.loss, metrics=self.metrics, **self.compile_kwargs)
 
     def build(self, hp):
         """Builds the model and compiles it at the trial's (constant) LR."""

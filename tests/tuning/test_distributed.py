@@ -28,7 +28,6 @@ def test_chief_and_two_workers_finish_a_search_together(tmp_path):
     assert elapsed < 240
 
     # Every trial accounted for, in the chief's records...
-    from keras_lr.tuning import CoarseToFine  # noqa: F401 (registers nothing; reads)
     trials = []
     project = tmp_path / "search"
     for name in sorted(os.listdir(project)):
