@@ -1,6 +1,7 @@
 """`CoarseToFine`: one trial per decade, then refine around the best decade."""
 
 import math
+import os
 import time
 
 import numpy as np
@@ -11,6 +12,7 @@ from keras_lr.tuning._kt import kt
 from keras_lr.tuning.divergence import DivergenceStop
 from keras_lr.tuning.hypermodel import LEARNING_RATE
 from keras_lr.tuning.results import completed_trials
+from keras_lr.tuning.results import REASON_FILE
 from keras_lr.tuning.results import failure_reason
 
 STAGE = "keras_lr/stage"
@@ -416,8 +418,12 @@ class CoarseToFine(kt.Tuner):
         super().on_trial_begin(trial)
 
     def on_trial_end(self, trial):
+        failed = trial.status in (TrialStatus.FAILED, TrialStatus.INVALID)
+        if failed:  # before the trial ends: the chief may stop right after
+            reason = failure_reason(trial.message)
+            with open(os.path.join(self.get_trial_dir(trial.trial_id), REASON_FILE), "w") as f:
+                f.write(reason + "\n")
         super().on_trial_end(trial)
-        if trial.status in (TrialStatus.FAILED, TrialStatus.INVALID):
+        if failed:
             print(f"Trial {trial.trial_id} failed (learning_rate="
-                  f"{trial.hyperparameters.values.get(LEARNING_RATE):.3g}): "
-                  f"{failure_reason(trial.message)}")
+                  f"{trial.hyperparameters.values.get(LEARNING_RATE):.3g}): {reason}")

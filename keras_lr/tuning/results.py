@@ -1,8 +1,14 @@
 """Reading a search's results without mistaking a failed trial for the best."""
 
 import math
+import os
 
 from keras_lr.tuning._kt import TrialStatus
+
+# keras-tuner's chief/worker protocol does not carry a trial's message, so
+# the worker that ran a failed trial also writes the reason into the trial's
+# directory (see `CoarseToFine.on_trial_end`).
+REASON_FILE = "failure_reason.txt"
 
 
 def _oracle(tuner_or_oracle):
@@ -84,7 +90,10 @@ def failed_trials(tuner):
     """The trials that failed, with the reason, in the order they ended.
 
     keras-tuner records the reason only as a traceback inside the trial's
-    file; this puts it next to the hyperparameters.
+    file (and in chief/worker mode not at all: `CoarseToFine` workers write
+    it next to the trial); this puts it next to the hyperparameters. Call it
+    in the process that ran the search, or on a tuner reloaded from the
+    chief's directory.
 
     Args:
         tuner: A keras-tuner `Tuner` or its `Oracle`.
@@ -101,5 +110,16 @@ def failed_trials(tuner):
     order = {trial_id: i for i, trial_id in enumerate(getattr(oracle, "end_order", []))}
     failed.sort(key=lambda t: order.get(t.trial_id, len(order)))
     return [{"trial_id": t.trial_id, "values": dict(t.hyperparameters.values),
-             "status": t.status, "reason": failure_reason(t.message)}
+             "status": t.status, "reason": _reason(oracle, t)}
             for t in failed]
+
+
+def _reason(oracle, trial):
+    if trial.message:
+        return failure_reason(trial.message)
+    project = getattr(oracle, "_project_dir", None)
+    path = project and os.path.join(project, f"trial_{trial.trial_id}", REASON_FILE)
+    if path and os.path.exists(path):
+        with open(path) as f:
+            return f.read().strip()
+    return failure_reason(None)

@@ -8,6 +8,7 @@ import time
 
 import pytest
 
+from keras_lr.tuning import failed_trials
 from keras_lr.tuning import launch as launcher
 from tests.conftest import BACKEND
 
@@ -49,6 +50,14 @@ def test_chief_and_two_workers_finish_a_search_together(tmp_path):
     finished = [t for t in trials if t["status"] == "COMPLETED"]
     assert len(ran["tuner0"]) + len(ran["tuner1"]) >= len(finished)
     assert not (tmp_path / "ran_chief.jsonl").exists()  # the chief trains nothing
+
+    # keras-tuner drops a trial's message between worker and chief; the
+    # reason of each failure is still there (written by the worker).
+    from tests.tuning.distributed_search import make_tuner
+
+    failed = failed_trials(make_tuner(str(tmp_path)))
+    assert len(failed) == sum(t["status"] == "FAILED" for t in trials)
+    assert all(f["reason"].startswith("FailedTrialError: Diverged:") for f in failed), failed
 
 
 LISTEN = (
