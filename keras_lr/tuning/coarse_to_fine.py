@@ -54,11 +54,12 @@ class CoarseToFineOracle(kt.Oracle):
     """The oracle of `CoarseToFine` (see there); usable with any `kt.Tuner`.
 
     Args:
-        objective, max_trials, hyperparameters, allow_new_entries,
-        tune_new_entries, seed, max_retries_per_trial: as for keras-tuner's
-            oracles.
-        min_lr, max_lr: Floats, the search bounds. Default to the bounds of
-            the `learning_rate` hyperparameter the hypermodel declares.
+        objective: As for keras-tuner's oracles.
+        max_trials: Integer >= 1, the most trials in all.
+        min_lr: Float, the lower search bound. Defaults to the lower bound
+            of the `learning_rate` hyperparameter the hypermodel declares.
+        max_lr: Float, the upper search bound. Defaults to the
+            hyperparameter's upper bound.
         refine: `"golden"` or `"bisect"`. Defaults to `"golden"`.
         tolerance: Float > 0, in decades: refinement stops when both gaps
             around the best point are smaller. Defaults to `0.05`.
@@ -70,6 +71,11 @@ class CoarseToFineOracle(kt.Oracle):
             budget: then the refinement first re-runs the best coarse LR and
             compares refinement trials only with each other. Defaults to
             `False`.
+        hyperparameters: As for keras-tuner's oracles.
+        allow_new_entries: As for keras-tuner's oracles.
+        tune_new_entries: As for keras-tuner's oracles.
+        seed: As for keras-tuner's oracles.
+        max_retries_per_trial: As for keras-tuner's oracles.
         max_consecutive_failed_trials: Integer or `None` (never end the
             search for failures: in an LR search the top decades often all
             diverge). Defaults to `None`.
@@ -271,20 +277,25 @@ class CoarseToFine(kt.Tuner):
             `hp.Float("learning_rate", ..., sampling="log")`.
         objective: As for keras-tuner. Defaults to `"val_loss"`.
         max_trials: Integer >= the number of coarse points. Defaults to `12`.
-        min_lr, max_lr: Floats. Default to the hyperparameter's bounds.
+        min_lr: Float. Defaults to the hyperparameter's lower bound.
+        max_lr: Float. Defaults to the hyperparameter's upper bound.
         refine: `"golden"` or `"bisect"`. Defaults to `"golden"`.
         tolerance: Float > 0, decades. Defaults to `0.05`.
         finder_result: Optional `keras_lr.LRFinderResult` to seed from.
         coarse_epochs: Optional integer >= 1: epochs of a coarse trial
             (default: the `epochs` given to `search`).
-        coarse_sample: Optional fraction in (0, 1] or number of samples of
-            the training data for coarse trials (a fixed random subset for
-            arrays, the first batches of a `tf.data.Dataset`).
+        coarse_sample: Optional part of the training data for coarse
+            trials: a float in (0, 1] (a fraction) or an integer (a count:
+            of samples for arrays, a fixed random subset; of batches for a
+            `tf.data.Dataset`, its first ones).
         divergence_factor: Float > 1 or `None`. Defaults to `4.0`.
         seed: Optional integer (the random subset).
-        hyperparameters, tune_new_entries, allow_new_entries,
-        max_retries_per_trial, max_consecutive_failed_trials: as for
-            `CoarseToFineOracle`.
+        hyperparameters: As for `CoarseToFineOracle`.
+        tune_new_entries: As for `CoarseToFineOracle`.
+        allow_new_entries: As for `CoarseToFineOracle`.
+        max_retries_per_trial: As for `CoarseToFineOracle`.
+        max_consecutive_failed_trials: As for `CoarseToFineOracle`
+            (defaults to `None`: failures never end the search).
         **kwargs: Passed to `keras_tuner.Tuner` (`directory`,
             `project_name`, `overwrite`, `executions_per_trial`,
             `distribution_strategy`, ...); it rejects unknown ones.
