@@ -2,6 +2,9 @@
 
 Importing `keras_lr` registers every class for `.keras` serialization, so
 import it before `keras.saving.load_model` on a model that uses one.
+
+The keras-tuner integration is imported on its own, `from keras_lr import
+tuning`, so that `import keras_lr` does not import keras-tuner.
 """
 
 try:

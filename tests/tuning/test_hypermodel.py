@@ -266,3 +266,14 @@ def test_coarse_to_fine_trials_run_under_mirrored_strategy(data, tmp_path, mirro
     for model in models:
         assert model.distribute_strategy is mirrored_strategy
         assert model.optimizer._learning_rate.total_steps == math.ceil(N / 32)
+
+
+def test_import_keras_lr_does_not_import_keras_tuner():
+    import subprocess
+    import sys
+
+    code = ("import sys, keras_lr; assert 'keras_tuner' not in sys.modules; "
+            "from keras_lr import tuning; assert 'keras_tuner' in sys.modules")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
