@@ -192,12 +192,21 @@ class CoarseToFineOracle(kt.Oracle):
                 return {"status": TrialStatus.RUNNING, "values": self._values(first, REFINE)}
         pool = refine if (self.separate_stages or self.seed_range is not None) else coarse + refine
         best = completed_trials(_Pool(pool, self.objective))
-        if not best:
-            # Nothing finished yet (wait), or everything failed (stop).
-            return {"status": TrialStatus.IDLE if self._running(pool) else TrialStatus.STOPPED}
         tried = [self._log_lr(t) for t in coarse + refine]
         if self.seed_range is not None:
             tried += [math.log10(v) for v in self.seed_range]
+        if not best:
+            if self._running(pool):
+                return {"status": TrialStatus.IDLE}  # wait for a score
+            # Every refinement trial failed (e.g. the best coarse LR diverges
+            # at the full budget): go below the lowest one, which is safer.
+            lowest = min(self._log_lr(t) for t in refine)
+            below = [p for p in tried if p < lowest - _SAME]
+            gap = lowest - (max(below) if below else math.log10(low))
+            if gap < self.tolerance:
+                return {"status": TrialStatus.STOPPED}
+            point = lowest - REFINE_RATIOS[self.refine] * gap
+            return {"status": TrialStatus.RUNNING, "values": self._values(point, REFINE)}
         point = next_point(self._log_lr(best[0]), tried, REFINE_RATIOS[self.refine],
                            self.tolerance, (math.log10(low), math.log10(high)))
         if point is None:  # converged
@@ -249,7 +258,9 @@ class CoarseToFine(kt.Tuner):
        (`refine="bisect"`) in log space, until `max_trials` or until the
        bracket is narrower than `tolerance` decades. With a short coarse
        budget, the refinement first re-runs the best coarse LR at the full
-       budget and compares refinement trials only with each other.
+       budget and compares refinement trials only with each other (when
+       every refinement trial so far failed, the next goes below the lowest
+       of them).
 
     With `finder_result` (a `keras_lr.LRFinderResult`), the coarse stage is
     skipped: the refinement starts at the finder's suggestion inside its

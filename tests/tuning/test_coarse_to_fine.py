@@ -35,6 +35,7 @@ class BlackBox(CoarseToFine):
     """Loss `(log10(lr) - OPTIMUM)^2`; LRs above `diverge_above` fail."""
 
     diverge_above = math.inf
+    refine_diverges_above = math.inf  # at the full budget only
     interrupt_at = None
 
     def run_trial(self, trial, *args, **kwargs):
@@ -42,13 +43,15 @@ class BlackBox(CoarseToFine):
         self.calls = getattr(self, "calls", []) + [values["learning_rate"]]
         if self.interrupt_at is not None and len(self.calls) == self.interrupt_at:
             raise KeyboardInterrupt  # a crash: not caught by keras-tuner
-        if values["learning_rate"] > self.diverge_above:
+        if values["learning_rate"] > self.diverge_above or (
+                values[STAGE] == REFINE and values["learning_rate"] > self.refine_diverges_above):
             raise FailedTrialError("Diverged: the training loss became nan at step 2.")
         return {"loss": (math.log10(values["learning_rate"]) - OPTIMUM) ** 2}
 
 
 def search(tmp_path, max_trials=12, bounds=(1e-6, 1.0), overwrite=True, **kwargs):
-    attributes = {k: kwargs.pop(k) for k in ("diverge_above", "interrupt_at") if k in kwargs}
+    attributes = {k: kwargs.pop(k) for k in ("diverge_above", "refine_diverges_above",
+                                             "interrupt_at") if k in kwargs}
     tuner_cls = type("Box", (BlackBox,), attributes)
     tuner = tuner_cls(declare(*bounds), objective="loss", max_trials=max_trials,
                       directory=str(tmp_path), project_name="p", overwrite=overwrite,
@@ -188,6 +191,18 @@ def test_a_short_coarse_budget_reruns_the_best_coarse_lr_first(tmp_path):
     refined = lrs(tuner, REFINE)
     assert refined[0] == pytest.approx(1e-2)  # re-run at the full budget
     assert len(refined) == 2
+
+
+def test_when_the_best_coarse_lr_diverges_at_the_full_budget_refinement_goes_lower(tmp_path):
+    # The short coarse stage picks 1e-2; at the full budget 1e-2 diverges.
+    r = (3 - math.sqrt(5)) / 2
+    tuner = search(tmp_path, max_trials=12, coarse_epochs=1, refine_diverges_above=5e-3)
+    refined = np.log10(lrs(tuner, REFINE))
+    assert refined[0] == pytest.approx(-2)                 # the re-run: fails
+    assert refined[1] == pytest.approx(-2 - r)             # below it, towards 1e-3
+    assert all(f["values"][STAGE] == REFINE for f in failed_trials(tuner))
+    best = best_hyperparameters(tuner)[0]["learning_rate"]
+    assert best <= 5e-3 and abs(math.log10(best) - OPTIMUM) < 0.1
 
 
 def test_an_interrupted_search_resumes_without_redoing_finished_trials(tmp_path):
