@@ -194,9 +194,7 @@ class LRMultiplier(OptimizerWrapper):
             self.add_step_value(f"multiplier_{i}") for i in range(len(schedules))))
 
     def _before_apply(self, base):
-        clear = getattr(self, "_clear_scaled", None)
-        if clear is not None:
-            clear()
+        self._clear_scaled()  # set by `_install_hooks`, which build runs first
         for schedule, variable in zip(self._schedules, self._schedule_values):
             variable.assign(evaluate(schedule, base.iterations))
 

@@ -9,9 +9,11 @@ import numpy as np
 from keras_lr import _validation
 from keras_lr.tuning._kt import TrialStatus
 from keras_lr.tuning._kt import kt
-from keras_lr.tuning.divergence import DivergenceStop
+from keras_lr.tuning.divergence import validate_factor
+from keras_lr.tuning.divergence import with_divergence_stop
 from keras_lr.tuning.hypermodel import LEARNING_RATE
 from keras_lr.tuning.results import completed_trials
+from keras_lr.tuning.results import rank
 from keras_lr.tuning.results import REASON_FILE
 from keras_lr.tuning.results import failure_reason
 
@@ -184,14 +186,17 @@ class CoarseToFineOracle(kt.Oracle):
         if self._running(coarse):
             return {"status": TrialStatus.IDLE}  # refinement needs every coarse score
         refine = self._trials(REFINE)
+        # Whether refinement trials are compared only with each other: their
+        # budget differs from the coarse stage's, or there was none.
+        alone = self.separate_stages or self.seed_range is not None
         if not refine:
             first = self._first_refinement(coarse)
             if first is None:
                 return {"status": TrialStatus.STOPPED}
-            if self.separate_stages or self.seed_range is not None:
+            if alone:
                 return {"status": TrialStatus.RUNNING, "values": self._values(first, REFINE)}
-        pool = refine if (self.separate_stages or self.seed_range is not None) else coarse + refine
-        best = completed_trials(_Pool(pool, self.objective))
+        pool = refine if alone else coarse + refine
+        best = rank(pool, self.objective.direction)
         tried = [self._log_lr(t) for t in coarse + refine]
         if self.seed_range is not None:
             tried += [math.log10(v) for v in self.seed_range]
@@ -219,7 +224,7 @@ class CoarseToFineOracle(kt.Oracle):
             if self.seed_lr is not None:
                 return math.log10(self.seed_lr)
             return 0.5 * (math.log10(self.seed_range[0]) + math.log10(self.seed_range[1]))
-        best = completed_trials(_Pool(coarse, self.objective))
+        best = rank(coarse, self.objective.direction)
         if not best:
             return None  # every coarse trial failed: nothing to refine around
         return self._log_lr(best[0])
@@ -236,14 +241,6 @@ class CoarseToFineOracle(kt.Oracle):
         if LEARNING_RATE in values:
             values[LEARNING_RATE] = round(math.log10(values[LEARNING_RATE]), 9)
         return super()._compute_values_hash(values)
-
-
-class _Pool:
-    """A subset of trials that `completed_trials` can rank."""
-
-    def __init__(self, trials, objective):
-        self.trials = {t.trial_id: t for t in trials}
-        self.objective = objective
 
 
 class CoarseToFine(kt.Tuner):
@@ -345,9 +342,7 @@ class CoarseToFine(kt.Tuner):
                                            maximum=1, min_inclusive=False)
             else:
                 _validation.require_int("coarse_sample", coarse_sample, minimum=1)
-        if divergence_factor is not None:
-            divergence_factor = _validation.require_number(
-                "divergence_factor", divergence_factor, minimum=1, min_inclusive=False)
+        divergence_factor = validate_factor(divergence_factor)
         seed_range = seed_lr = None
         if finder_result is not None:
             seed_range = finder_result.suggest_range()
@@ -381,11 +376,9 @@ class CoarseToFine(kt.Tuner):
     def run_trial(self, trial, *args, **kwargs):
         if trial.hyperparameters.values.get(STAGE) == COARSE:
             args, kwargs = self._coarse_budget(args, kwargs)
-        callbacks = list(kwargs.pop("callbacks", None) or [])
-        if self.divergence_factor is not None and not any(
-                isinstance(c, DivergenceStop) for c in callbacks):
-            # verbose=0: on_trial_end prints the reason of every failure.
-            callbacks.append(DivergenceStop(self.divergence_factor, verbose=0))
+        # verbose=0: on_trial_end prints the reason of every failure.
+        callbacks = with_divergence_stop(kwargs.pop("callbacks", None),
+                                         self.divergence_factor, verbose=0)
         return super().run_trial(trial, *args, callbacks=callbacks, **kwargs)
 
     def _coarse_budget(self, args, kwargs):

@@ -88,3 +88,20 @@ class DivergenceStop(keras.callbacks.Callback):
     @classmethod
     def from_config(cls, config):
         return cls(**config)
+
+
+def validate_factor(factor):
+    """`None` (no `DivergenceStop`), or the factor as a float > 1."""
+    if factor is None:
+        return None
+    return _validation.require_number(
+        "divergence_factor", factor, minimum=1, min_inclusive=False)
+
+
+def with_divergence_stop(callbacks, factor, verbose=1):
+    """`callbacks` as a list, plus a `DivergenceStop(factor)` unless it holds
+    one already or `factor` is `None`."""
+    callbacks = list(callbacks or [])
+    if factor is not None and not any(isinstance(c, DivergenceStop) for c in callbacks):
+        callbacks.append(DivergenceStop(factor, verbose=verbose))
+    return callbacks

@@ -8,7 +8,8 @@ import keras
 from keras_lr import _validation
 from keras_lr.schedules import OneCycle
 from keras_lr.tuning._kt import kt
-from keras_lr.tuning.divergence import DivergenceStop
+from keras_lr.tuning.divergence import validate_factor
+from keras_lr.tuning.divergence import with_divergence_stop
 
 LEARNING_RATE = "learning_rate"
 SCHEDULE = "schedule"
@@ -222,10 +223,7 @@ class LRHyperModel(kt.HyperModel):
                 raise ValueError(
                     f"Argument `compile_kwargs` must not hold `{key}`: pass it "
                     f"as the `{key}` argument. Received: compile_kwargs={compile_kwargs!r}")
-        if divergence_factor is not None:
-            divergence_factor = _validation.require_number(
-                "divergence_factor", divergence_factor, minimum=1, min_inclusive=False)
-        self.divergence_factor = divergence_factor
+        self.divergence_factor = validate_factor(divergence_factor)
 
     def _hyperparameters(self, hp):
         learning_rate = hp.Float(LEARNING_RATE, self.min_lr, self.max_lr, sampling="log")
@@ -269,23 +267,13 @@ class LRHyperModel(kt.HyperModel):
         self._compile(model, learning_rate, kwargs)
         return model
 
-    def schedule_for(self, hp, total_steps):
-        """The trial's learning rate (a float or a schedule over `total_steps`)."""
-        learning_rate, schedule, _ = self._hyperparameters(hp)
-        factory = self.schedules[schedule]
-        if factory is None:
-            return learning_rate
-        return factory(learning_rate, total_steps)
-
     def fit(self, hp, model, *args, **kwargs):
         """Sizes the trial's schedule, adds `DivergenceStop`, and trains."""
-        _, schedule, optimizer_kwargs = self._hyperparameters(hp)
-        if self.schedules[schedule] is not None:
+        learning_rate, schedule, optimizer_kwargs = self._hyperparameters(hp)
+        factory = self.schedules[schedule]
+        if factory is not None:
             epochs = int(kwargs.get("epochs", 1)) - int(kwargs.get("initial_epoch", 0))
             total_steps = max(1, epochs * steps_per_epoch(args, kwargs))
-            self._compile(model, self.schedule_for(hp, total_steps), optimizer_kwargs)
-        callbacks = list(kwargs.pop("callbacks", None) or [])
-        if self.divergence_factor is not None and not any(
-                isinstance(c, DivergenceStop) for c in callbacks):
-            callbacks.append(DivergenceStop(self.divergence_factor))
+            self._compile(model, factory(learning_rate, total_steps), optimizer_kwargs)
+        callbacks = with_divergence_stop(kwargs.pop("callbacks", None), self.divergence_factor)
         return model.fit(*args, callbacks=callbacks, **kwargs)

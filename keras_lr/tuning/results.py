@@ -30,11 +30,16 @@ def completed_trials(tuner):
         A list of `keras_tuner.engine.trial.Trial`.
     """
     oracle = _oracle(tuner)
-    trials = [t for t in oracle.trials.values()
-              if t.status == TrialStatus.COMPLETED and t.score is not None
-              and math.isfinite(t.score)]
-    return sorted(trials, key=lambda t: t.score,
-                  reverse=oracle.objective.direction == "max")
+    return rank(oracle.trials.values(), oracle.objective.direction)
+
+
+def rank(trials, direction):
+    """The `trials` that completed with a finite score, best first
+    (`direction` is the objective's, `"min"` or `"max"`)."""
+    completed = [t for t in trials
+                 if t.status == TrialStatus.COMPLETED and t.score is not None
+                 and math.isfinite(t.score)]
+    return sorted(completed, key=lambda t: t.score, reverse=direction == "max")
 
 
 def best_hyperparameters(tuner, num_trials=1):
