@@ -206,7 +206,7 @@ def optimizer_steps(name, w0, grads, lrs, *, momentum=0.0, nesterov=False,
 
 def hypergradient_steps(name, w0, grads, lr0, beta, *, momentum=0.9, beta_1=0.9,
                         beta_2=0.999, epsilon=1e-7, min_lr=0.0, max_lr=None,
-                        rule="additive"):
+                        rule="additive", warmup_steps=0, warmup_start=0.01):
     """Baydin et al.'s hypergradient descent, float64, with Keras's update rules.
 
     `lr_t = clip(lr_(t-1) + beta * g_t . u_(t-1))`, then the optimizer's step at
@@ -214,7 +214,10 @@ def hypergradient_steps(name, w0, grads, lr0, beta, *, momentum=0.9, beta_1=0.9,
     Nesterov step `-(mu * m_t - lr_t * g_t) / lr_t` with Keras's momentum
     `m_t = mu * m_(t-1) - lr_t * g_t` (SGDN-HD), `m_hat / (sqrt(v_hat) + eps)`
     with Keras's epsilon placement (Adam-HD). `rule="multiplicative"`:
-    `lr_t = lr_(t-1) * (1 + beta * cos(g_t, u_(t-1)))`. Returns (weights, lrs).
+    `lr_t = lr_(t-1) * (1 + beta * cos(g_t, u_(t-1)))`. With `warmup_steps`:
+    the first step at `warmup_start * lr0`, then up to step `warmup_steps`
+    `min(lr_(t-1) * (1 / warmup_start) ** (1 / warmup_steps), lr0)` when
+    `g_t . u_(t-1) >= 0`, else the rule. Returns (weights, lrs).
     """
     w = np.array(w0, dtype="float64")
     u = np.zeros_like(w)
@@ -224,11 +227,18 @@ def hypergradient_steps(name, w0, grads, lr0, beta, *, momentum=0.9, beta_1=0.9,
     weights, lrs = [], []
     for t, g in enumerate(grads, start=1):
         g = np.asarray(g, dtype="float64")
+        dot = float(np.sum(g * u))
         if rule == "additive":
-            lr = lr + beta * float(np.sum(g * u))
+            rule_lr = lr + beta * dot
         else:
             norms = math.sqrt(float(np.sum(g * g)) * float(np.sum(u * u)))
-            lr = lr * (1 + beta * float(np.sum(g * u)) / max(norms, 1e-30))
+            rule_lr = lr * (1 + beta * dot / max(norms, 1e-30))
+        if warmup_steps and t == 1:
+            lr = lr0 * warmup_start
+        elif warmup_steps and t - 1 <= warmup_steps and dot >= 0:
+            lr = min(lr * (1 / warmup_start) ** (1 / warmup_steps), lr0)
+        else:
+            lr = rule_lr
         lr = max(lr, min_lr)
         if max_lr is not None:
             lr = min(lr, max_lr)

@@ -42,13 +42,25 @@ class Hypergradient(OptimizerWrapper):
     `lr_t = lr_(t-1) * (1 + hypergradient_lr * cos(g_t, u_(t-1)))`; the rate
     changes by at most `hypergradient_lr` (relative) per step, whatever the
     model's size or the gradient's scale. From a poorly chosen rate it is the
-    more reliable of the two (see `benchmarks/hypergradient.py`).
+    more reliable of the two, and with a warm-up (below) it also recovers from
+    a start ten times too large (see `benchmarks/hypergradient.py`).
 
     The learned learning rate *is* the wrapped optimizer's `learning_rate`
     variable: `.keras` files and `BackupAndRestore` save and restore it,
     `optimizer.learning_rate` and `keras_lr.callbacks.LearningRateLogger`
     report it. Gradients enter the dot product before clipping (the paper's
     gradient); under `tf.distribute` the per-replica dot products are summed.
+
+    `warmup_steps > 0` protects a start that is too large. No rule can react
+    before its second step (the first has no previous update), and a rate ten
+    times too large can wreck a model in that step. With a warm-up, the first
+    step is taken at `warmup_start` times the initial rate; for the next
+    `warmup_steps` steps the rate climbs geometrically back towards the
+    initial rate (by `(1 / warmup_start) ** (1 / warmup_steps)` a step, never
+    above it) while the hypergradient is >= 0, and follows the rule whenever
+    the hypergradient is negative, which stops the climb where the previous
+    step started to overshoot. After that, the rule alone. If nothing stops
+    it, the rate is back at the initial rate at step `warmup_steps`.
 
     Under `keras_lr.find_lr` (or the `LRFinder` callback) the sweep owns the
     rate and the wrapper steps aside; the finder restores everything after.
@@ -70,6 +82,10 @@ class Hypergradient(OptimizerWrapper):
             `None`.
         rule: `"additive"` (the paper's rule, the default) or
             `"multiplicative"` (normalised, unitless `hypergradient_lr`).
+        warmup_steps: Integer >= 0. Length of the warm-up described above.
+            Defaults to `0` (none: the paper's rule from the first step).
+        warmup_start: Float in (0, 1). The first step's rate, as a fraction
+            of the initial rate, when `warmup_steps > 0`. Defaults to `0.01`.
         name: String. Defaults to `"hypergradient"`.
 
     Raises:
@@ -93,7 +109,8 @@ class Hypergradient(OptimizerWrapper):
     """
 
     def __init__(self, optimizer, hypergradient_lr=None, min_lr=0.0, max_lr=None,
-                 rule="additive", name="hypergradient"):
+                 rule="additive", warmup_steps=0, warmup_start=0.01,
+                 name="hypergradient"):
         _validation.require_type(
             "optimizer", optimizer, keras.optimizers.Optimizer,
             "a Keras optimizer instance (e.g. `keras.optimizers.SGD(0.01)`)")
@@ -115,11 +132,18 @@ class Hypergradient(OptimizerWrapper):
         if max_lr is not None:
             max_lr = _validation.require_number(
                 "max_lr", max_lr, minimum=min_lr, min_inclusive=False)
+        warmup_steps = _validation.require_int(
+            "warmup_steps", warmup_steps, minimum=0)
+        warmup_start = _validation.require_number(
+            "warmup_start", warmup_start, minimum=0.0, maximum=1.0,
+            min_inclusive=False, max_inclusive=False)
         super().__init__(optimizer, name=name)
         self.hypergradient_lr = hypergradient_lr
         self.min_lr = min_lr
         self.max_lr = max_lr
         self.rule = rule
+        self.warmup_steps = warmup_steps
+        self.warmup_start = warmup_start
 
     def _build_own_variables(self):
         base = learning_rate_owner(self.inner_optimizer)
@@ -130,6 +154,9 @@ class Hypergradient(OptimizerWrapper):
                 shape=v.shape, dtype=v.dtype, initializer="zeros",
                 aggregation="only_first_replica", name=f"{_safe(v.path)}_hd_direction")
             for v in base._trainable_variables]
+        if self.warmup_steps:
+            # The initial rate, the warm-up's ceiling (set at the first step).
+            self._warmup_target = self.add_step_value("warmup_target")
 
     def apply(self, grads, trainable_variables=None):
         self._build_on_first_apply(trainable_variables)
@@ -165,12 +192,15 @@ class Hypergradient(OptimizerWrapper):
         if scale is not None:
             dot = dot / scale
             g_norm = g_norm / (scale * scale)
+        lr_before = ops.cast(lr, "float32")
         if multiplicative:
             cosine = dot / ops.maximum(ops.sqrt(g_norm * u_norm), 1e-30)
-            new_lr = ops.cast(lr, "float32") * (1.0 + self.hypergradient_lr * cosine)
+            new_lr = lr_before * (1.0 + self.hypergradient_lr * cosine)
         else:
             dot = _sum_over_replicas(dot)
-            new_lr = ops.cast(lr, "float32") + self.hypergradient_lr * dot
+            new_lr = lr_before + self.hypergradient_lr * dot
+        if self.warmup_steps:
+            new_lr = self._warm_up(base, lr_before, new_lr, dot)
         new_lr = ops.maximum(new_lr, self.min_lr)
         if self.max_lr is not None:
             new_lr = ops.minimum(new_lr, self.max_lr)
@@ -183,6 +213,18 @@ class Hypergradient(OptimizerWrapper):
         for v, d in zip(variables, directions):
             d.assign((d - v) * ops.cast(inverse, d.dtype))
 
+    def _warm_up(self, base, lr, rule_lr, signal):
+        """The rate of a warm-up step: see the class docstring."""
+        step = ops.cast(base.iterations, "float32")
+        first = ops.equal(step, 0.0)
+        target = ops.where(first, lr, self._warmup_target)
+        self._warmup_target.assign(target)
+        growth = (1.0 / self.warmup_start) ** (1.0 / self.warmup_steps)
+        climb = ops.minimum(lr * growth, target)
+        warm = ops.where(ops.greater_equal(signal, 0.0), climb, rule_lr)
+        after = ops.where(ops.less_equal(step, float(self.warmup_steps)), warm, rule_lr)
+        return ops.where(first, lr * self.warmup_start, after)
+
     def get_config(self):
         return {
             "name": self.name,
@@ -191,6 +233,8 @@ class Hypergradient(OptimizerWrapper):
             "min_lr": self.min_lr,
             "max_lr": self.max_lr,
             "rule": self.rule,
+            "warmup_steps": self.warmup_steps,
+            "warmup_start": self.warmup_start,
         }
 
     @classmethod

@@ -59,6 +59,45 @@ def test_multiplicative_rule(name, make):
     assert lrs[-1] > 0.012  # agreeing gradients: the rate grew by up to 5% a step
 
 
+@pytest.mark.parametrize("name, make, rule, beta", [
+    ("sgd", lambda: keras.optimizers.SGD(0.01), "multiplicative", 0.1),
+    ("sgd", lambda: keras.optimizers.SGD(0.01), "additive", 1e-4),
+    ("adam", lambda: keras.optimizers.Adam(0.01), "multiplicative", 0.1),
+])
+def test_warmup(name, make, rule, beta):
+    # The gradient turns against the last step at step 4 (inside the
+    # warm-up), which must stop the climb there.
+    grads = list(GRADS)
+    grads[3] = -grads[2]
+    optimizer = Hypergradient(make(), hypergradient_lr=beta, rule=rule,
+                              warmup_steps=5, warmup_start=0.1)
+    variable, = layer_variables("warm")
+    variable.assign(INIT)
+    lrs, trajectory = [], []
+    for g in grads:
+        optimizer.apply([ops.convert_to_tensor(g)], [variable])
+        lrs.append(float(ops.convert_to_numpy(optimizer.learning_rate)))
+        trajectory.append(np.array(ops.convert_to_numpy(variable)))
+    expected_w, expected = references.hypergradient_steps(
+        name, INIT, grads, 0.01, beta, rule=rule, warmup_steps=5, warmup_start=0.1)
+    np.testing.assert_allclose(lrs, expected, rtol=1e-4)
+    np.testing.assert_allclose(trajectory, expected_w, rtol=1e-4, atol=1e-6)
+    growth = 10 ** (1 / 5)
+    assert lrs[0] == pytest.approx(0.001)                # warmup_start * lr0
+    assert lrs[1] == pytest.approx(0.001 * growth)       # climbing
+    assert lrs[2] == pytest.approx(0.001 * growth ** 2)
+    assert lrs[3] < lrs[2]                               # the rule's decrease
+    # ... and the climb resumes when the gradients agree again.
+    assert any(lrs[i] == pytest.approx(lrs[i - 1] * growth) for i in (4, 5))
+    # Without the turn, the climb ends exactly at the initial rate.
+    _, plain = references.hypergradient_steps(
+        name, INIT, GRADS, 0.01, beta, rule=rule, warmup_steps=5, warmup_start=0.1)
+    _, lrs = run(Hypergradient(make(), hypergradient_lr=beta, rule=rule,
+                               warmup_steps=5, warmup_start=0.1))
+    np.testing.assert_allclose(lrs, plain, rtol=1e-4)
+    assert lrs[5] == pytest.approx(0.01, rel=1e-5)
+
+
 def test_bounds(fresh_session):
     _, lrs = run(Hypergradient(keras.optimizers.SGD(0.01), hypergradient_lr=0.01, max_lr=0.02))
     assert max(lrs) == pytest.approx(0.02)
@@ -105,14 +144,19 @@ def test_learns_up_from_a_rate_too_small(digits, fresh_session):
 def test_keras_file_round_trip_then_identical_updates(digits, tmp_path, fresh_session):
     x, y = digits
     model = digits_mlp()
-    model.compile(optimizer=Hypergradient(keras.optimizers.Adam(1e-3), max_lr=0.1),
+    # Saved in the middle of a warm-up (8 of 12 steps): its ceiling, the
+    # initial rate, must come back with the file.
+    model.compile(optimizer=Hypergradient(keras.optimizers.Adam(1e-3), max_lr=0.1,
+                                          rule="multiplicative", warmup_steps=12),
                   loss=model.loss)
     model.fit(x[:256], y[:256], batch_size=32, epochs=1, verbose=0, shuffle=False)
+    assert float(ops.convert_to_numpy(model.optimizer.learning_rate)) < 1e-3
     path = str(tmp_path / "model.keras")
     model.save(path)
     loaded = keras.saving.load_model(path)
     assert isinstance(loaded.optimizer, Hypergradient)
     assert loaded.optimizer.get_config()["max_lr"] == 0.1
+    assert loaded.optimizer.get_config()["warmup_steps"] == 12
     assert float(ops.convert_to_numpy(loaded.optimizer.learning_rate)) == float(
         ops.convert_to_numpy(model.optimizer.learning_rate))
     for m in (model, loaded):
@@ -124,7 +168,8 @@ def test_keras_file_round_trip_then_identical_updates(digits, tmp_path, fresh_se
 def test_backup_and_restore_resume(digits, tmp_path, fresh_session):
     def make(seed):
         model = digits_mlp(seed=seed)
-        model.compile(optimizer=Hypergradient(keras.optimizers.SGD(0.01)), loss=model.loss)
+        model.compile(optimizer=Hypergradient(keras.optimizers.SGD(0.01), warmup_steps=25),
+                      loss=model.loss)
         return model
 
     whole, resumed = crash_and_resume(make, digits[0][:320], digits[1][:320],
@@ -210,5 +255,12 @@ def test_bad_arguments():
         Hypergradient("sgd")
     with pytest.raises(ValueError, match="Argument `rule` must be one of"):
         Hypergradient(keras.optimizers.SGD(), rule="exponential")
+    with pytest.raises(ValueError, match="Argument `warmup_steps` must be"):
+        Hypergradient(keras.optimizers.SGD(), warmup_steps=-1)
+    with pytest.raises(ValueError, match="Argument `warmup_steps` must be an integer"):
+        Hypergradient(keras.optimizers.SGD(), warmup_steps=2.5)
+    for bad in (0.0, 1.0, 2.0):
+        with pytest.raises(ValueError, match="Argument `warmup_start` must be"):
+            Hypergradient(keras.optimizers.SGD(), warmup_steps=3, warmup_start=bad)
     assert Hypergradient(keras.optimizers.Adam()).hypergradient_lr == 1e-7
     assert Hypergradient(keras.optimizers.SGD()).hypergradient_lr == 1e-3
