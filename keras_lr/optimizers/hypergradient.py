@@ -217,7 +217,7 @@ class Hypergradient(OptimizerWrapper):
         """The rate of a warm-up step: see the class docstring."""
         step = ops.cast(base.iterations, "float32")
         first = ops.equal(step, 0.0)
-        target = ops.where(first, lr, self._warmup_target)
+        target = ops.where(first, lr, self._warmup_target.value)
         self._warmup_target.assign(target)
         growth = (1.0 / self.warmup_start) ** (1.0 / self.warmup_steps)
         climb = ops.minimum(lr * growth, target)

@@ -196,8 +196,9 @@ def test_mixed_float16(digits, fresh_session):
 
 
 @pytest.mark.tensorflow_only
-@pytest.mark.parametrize("rule, beta", [("additive", 1e-3), ("multiplicative", 0.05)])
-def test_mirrored_strategy_equals_one_device(rule, beta, digits, mirrored_strategy,
+@pytest.mark.parametrize("rule, beta, warmup", [
+    ("additive", 1e-3, 0), ("multiplicative", 0.05, 0), ("multiplicative", 0.1, 5)])
+def test_mirrored_strategy_equals_one_device(rule, beta, warmup, digits, mirrored_strategy,
                                              fresh_session):
     import tensorflow as tf
 
@@ -207,7 +208,8 @@ def test_mirrored_strategy_equals_one_device(rule, beta, digits, mirrored_strate
         with strategy.scope():
             model = digits_mlp()
             model.compile(optimizer=Hypergradient(keras.optimizers.SGD(1e-3), rule=rule,
-                                                  hypergradient_lr=beta), loss=model.loss)
+                                                  hypergradient_lr=beta, warmup_steps=warmup),
+                          loss=model.loss)
         model.fit(x, y, batch_size=32, epochs=1, shuffle=False, verbose=0)
         return float(ops.convert_to_numpy(model.optimizer.learning_rate)), weights(model)
 
