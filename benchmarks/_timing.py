@@ -1,8 +1,11 @@
 """What the step-time benchmarks share: the data, the TF set-up, the timing.
 
-Each configuration is its own compiled model; whole epochs of `model.fit` are
-timed in interleaved, shuffled rounds in one process, so that slow drifts of
-the machine hit every configuration alike.
+Each configuration is its own compiled model, timed in interleaved, shuffled
+rounds in one process, so that slow drifts of the machine hit every
+configuration alike: whole epochs of `model.fit` (`time_epochs`, any
+backend), or short runs of the compiled train step alone (`time_steps`,
+TensorFlow), whose many short rounds resolve a 1% difference on a noisy
+machine.
 """
 
 import random
@@ -61,3 +64,47 @@ def time_epochs(models, x, y, batch_size, rounds, callbacks=None):
                              verbose=0, callbacks=callbacks.get(name, []))
             times[name].append((time.perf_counter() - start) / steps)
     return times
+
+
+def time_steps(models, batches, chunk, rounds):
+    """Seconds per compiled train step of each model, per round (TensorFlow).
+
+    Each model's `train_step` is compiled with `tf.function` (with the
+    model's `jit_compile`), as `fit` compiles it, and warmed up on `batches`
+    (a list of `(x, y)` tensors); then in every round each model, in a
+    shuffled order, runs `chunk` steps over `batches`. Without `fit`'s
+    per-step Python loop the ratio measures the compiled step itself (the
+    strictest denominator).
+
+    Returns:
+        `{name: [seconds per step in round 0, round 1, ...]}`.
+    """
+    import tensorflow as tf
+
+    steps = {}
+    for name, model in models.items():
+        step = tf.function(model.train_step, jit_compile=bool(model.jit_compile))
+        for batch in batches:
+            step(batch)
+        steps[name] = step
+    times = {name: [] for name in models}
+    rng = random.Random(0)
+    for _ in range(rounds):
+        order = list(steps)
+        rng.shuffle(order)
+        for name in order:
+            step = steps[name]
+            start = time.perf_counter()
+            for i in range(chunk):
+                step(batches[i % len(batches)])
+            times[name].append((time.perf_counter() - start) / chunk)
+    return times
+
+
+def median_ratio(samples, baseline):
+    """The median over rounds of `samples / baseline` (same round), and its
+    standard error from the interquartile range (normal approximation)."""
+    ratios = np.asarray(samples) / np.asarray(baseline)
+    q1, q3 = np.percentile(ratios, [25, 75])
+    error = 1.2533 * (q3 - q1) / 1.349 / np.sqrt(len(ratios))
+    return float(np.median(ratios)), float(error)
