@@ -195,6 +195,26 @@ def test_mixed_float16(digits, fresh_session):
     assert all(np.isfinite(w).all() for w in weights(model))
 
 
+def test_mixed_float16_warmup(digits, fresh_session):
+    # The loss-scale optimizer skips the first steps (overflow) without
+    # counting them: the warm-up must still start from the initial rate.
+    x, y = digits
+    keras.mixed_precision.set_dtype_policy("mixed_float16")
+    try:
+        model = digits_mlp()
+        hd = Hypergradient(keras.optimizers.SGD(0.1), rule="multiplicative",
+                           hypergradient_lr=0.1, warmup_steps=8)
+        model.compile(optimizer=hd, loss=model.loss)
+        model.fit(x[:512], y[:512], batch_size=32, epochs=1, verbose=0)
+    finally:
+        keras.mixed_precision.set_dtype_policy("float32")
+    assert isinstance(model.optimizer, keras.optimizers.LossScaleOptimizer)
+    assert float(ops.convert_to_numpy(hd._warmup_target)) == pytest.approx(0.1)
+    learned = float(ops.convert_to_numpy(hd.learning_rate))
+    assert np.isfinite(learned) and learned > 1e-3
+    assert all(np.isfinite(w).all() for w in weights(model))
+
+
 @pytest.mark.tensorflow_only
 @pytest.mark.parametrize("rule, beta, warmup", [
     ("additive", 1e-3, 0), ("multiplicative", 0.05, 0), ("multiplicative", 0.1, 5)])
