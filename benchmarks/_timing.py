@@ -53,17 +53,12 @@ def time_epochs(models, x, y, batch_size, rounds, callbacks=None):
     for name, model in models.items():
         model.fit(x, y, batch_size=batch_size, epochs=1, verbose=0,
                   callbacks=callbacks.get(name, []))
-    times = {name: [] for name in models}
-    rng = random.Random(0)
-    for _ in range(rounds):
-        order = list(models)
-        rng.shuffle(order)
-        for name in order:
-            start = time.perf_counter()
-            models[name].fit(x, y, batch_size=batch_size, epochs=1, shuffle=False,
-                             verbose=0, callbacks=callbacks.get(name, []))
-            times[name].append((time.perf_counter() - start) / steps)
-    return times
+
+    def epoch(name):
+        models[name].fit(x, y, batch_size=batch_size, epochs=1, shuffle=False,
+                         verbose=0, callbacks=callbacks.get(name, []))
+
+    return _interleaved(list(models), epoch, steps, rounds)
 
 
 def time_steps(models, batches, chunk, rounds):
@@ -87,17 +82,26 @@ def time_steps(models, batches, chunk, rounds):
         for batch in batches:
             step(batch)
         steps[name] = step
-    times = {name: [] for name in models}
+
+    def run(name):
+        for i in range(chunk):
+            steps[name](batches[i % len(batches)])
+
+    return _interleaved(list(models), run, chunk, rounds)
+
+
+def _interleaved(names, run, steps, rounds):
+    """Times `run(name)` (`steps` training steps) for every name, in a
+    shuffled order each round. Returns `{name: [seconds per step, ...]}`."""
+    times = {name: [] for name in names}
     rng = random.Random(0)
     for _ in range(rounds):
-        order = list(steps)
+        order = list(names)
         rng.shuffle(order)
         for name in order:
-            step = steps[name]
             start = time.perf_counter()
-            for i in range(chunk):
-                step(batches[i % len(batches)])
-            times[name].append((time.perf_counter() - start) / chunk)
+            run(name)
+            times[name].append((time.perf_counter() - start) / steps)
     return times
 
 
