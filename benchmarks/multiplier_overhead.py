@@ -114,17 +114,17 @@ def main():
             f"{args.rounds} interleaved rounds of one {args.steps}-step epoch of fit")
     print(f"keras {keras.__version__}, backend {keras.backend.backend()}, keras-lr "
           f"{keras_lr.__version__}; {what}, batch {args.batch_size}")
+    if args.protocol == "steps":
+        import tensorflow as tf
+
+        batches = [(tf.constant(x[i:i + args.batch_size]), tf.constant(y[i:i + args.batch_size]))
+                   for i in range(0, 8 * args.batch_size, args.batch_size)]
     worst, worst_bound = 0.0, 0.0  # LRMultiplier with float multipliers
     noise = 1.0                     # two identical bare optimizers
     for architecture in (mlp, cnn):
         configs = configurations(architecture())
         models = {name: compiled(architecture, make) for name, make in configs.items()}
         if args.protocol == "steps":
-            import tensorflow as tf
-
-            batches = [(tf.constant(x[i:i + args.batch_size]),
-                        tf.constant(y[i:i + args.batch_size]))
-                       for i in range(0, 8 * args.batch_size, args.batch_size)]
             times = time_steps(models, batches, args.chunk, args.rounds)
         else:
             times = time_epochs(models, x, y, args.batch_size, args.rounds)
