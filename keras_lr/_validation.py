@@ -6,9 +6,28 @@ One message format, Keras's: ``Argument `x` must be > 0. Received: x=-1``.
 import math
 import numbers
 
+import numpy as np
+
+# Learning rates and schedule arguments are computed in float32.
+_FLOAT32 = np.finfo(np.float32)
+
 
 def _is_real(value):
     return isinstance(value, numbers.Real) and not isinstance(value, bool)
+
+
+def as_scalar(value):
+    """A 0-d tensor, array or variable (as tensorflow-addons accepts) as a
+    Python float; any other value unchanged."""
+    if _is_real(value) or isinstance(value, (bool, str, bytes)) or value is None:
+        return value
+    try:
+        array = np.asarray(value)
+    except Exception:  # noqa: BLE001 - not array-like: left for the caller to refuse
+        return value
+    if array.shape == () and array.dtype.kind in "fiu":
+        return float(array)
+    return value
 
 
 def require_number(name, value, *, minimum=None, maximum=None,
@@ -21,12 +40,19 @@ def require_number(name, value, *, minimum=None, maximum=None,
     Raises:
         ValueError: naming the argument and the value received.
     """
+    value = as_scalar(value)
     if not _is_real(value) or not math.isfinite(float(value)):
         raise ValueError(
             f"Argument `{name}` must be a finite number. "
             f"Received: {name}={value!r}"
         )
     value = float(value)
+    if value != 0 and not _FLOAT32.tiny <= abs(value) <= _FLOAT32.max:
+        raise ValueError(
+            f"Argument `{name}` must be 0 or between {float(_FLOAT32.tiny):.3g} and "
+            f"{float(_FLOAT32.max):.3g} in magnitude: it is computed in float32, "
+            f"where it would {'overflow' if abs(value) > 1 else 'underflow'}. "
+            f"Received: {name}={value!r}")
     if minimum is not None:
         ok = value >= minimum if min_inclusive else value > minimum
         if not ok:

@@ -2,7 +2,7 @@
 
 from keras_lr.callbacks.bold_driver import BoldDriver
 from keras_lr.callbacks.divergence_guard import DivergenceGuard
-from keras_lr.callbacks.lr_finder import LRFinder
+from keras_lr.finder.callback import LRFinder  # lives with the finder
 from keras_lr.callbacks.lr_logger import LearningRateLogger
 from keras_lr.callbacks.plateau import ReduceLROnPlateau
 

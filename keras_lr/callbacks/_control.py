@@ -1,25 +1,33 @@
 """What the learning-rate control callbacks share.
 
-A controller callback installs a `ControlledSchedule` on the model's
-optimizer when it gets the model (before `BackupAndRestore` loads a backup),
-keeps its counters in that schedule's state variables, and changes the
-learning rate by changing the schedule's scale. It watches either an epoch
-metric (`frequency="epoch"`) or the mean training loss over the last N
-batches (`frequency=N`), read from the model's loss tracker (`logs["loss"]`
-at a batch is the running epoch mean, not the recent loss).
+A controller owns a `keras_lr._core.callback_state.CallbackState` (its
+counters, saved with the optimizer), changes the learning rate through
+`keras_lr._core.learning_rate.LearningRate` (a float rate stays a Keras
+variable; a schedule is scaled), and watches either an epoch metric
+(`frequency="epoch"`) or the mean training loss of the last N batches
+(`frequency=N`, read by `keras_lr._core.batch_loss.RecentLoss`).
+
+The order of callbacks: a controller must stand before
+`keras.callbacks.BackupAndRestore` and `ModelCheckpoint` (it says so at the
+start of training otherwise); then a new `fit` starts its counters again, as
+Keras's callbacks do, before `BackupAndRestore` loads the counters of an
+interrupted run.
 """
 
-import math
 import warnings
 
 import keras
 import numpy as np
-from keras import ops
 
 from keras_lr import _validation
-from keras_lr.finder.state import learning_rate_owner
-from keras_lr.finder.state import sync_jax_state
-from keras_lr.schedules.controlled import ControlledSchedule
+from keras_lr._core import callback_order
+from keras_lr._core import keras_private
+from keras_lr._core.batch_loss import RecentLoss
+from keras_lr._core.callback_state import StateRegistry
+from keras_lr._core.learning_rate import LearningRate
+
+__all__ = ["LRController", "SmoothedLRController", "is_min_mode", "validate_frequency",
+           "validate_mode"]
 
 
 def validate_frequency(frequency):
@@ -36,16 +44,32 @@ def validate_mode(mode):
     return _validation.require_one_of("mode", mode, ("auto", "min", "max"))
 
 
-def is_min_mode(mode, monitor):
-    """Keras's rule: `"auto"` maximizes a monitor whose name contains "acc"."""
-    return mode == "min" or (mode == "auto" and "acc" not in monitor)
+def is_min_mode(mode, monitor, model=None):
+    """Whether to minimize `monitor`; Keras 3's rule for `"auto"`.
+
+    `"auto"`: a loss is minimized; otherwise the direction of the compiled
+    metric of that name (e.g. `AUC` and `accuracy` go up, `MeanSquaredError`
+    down).
+
+    Raises:
+        ValueError: in `"auto"` mode, when the direction cannot be inferred.
+    """
+    if mode != "auto":
+        return mode == "min"
+    name = monitor[4:] if monitor.startswith("val_") else monitor
+    if name == "loss":
+        return True
+    direction = keras_private.metric_direction(model, name) if model is not None else None
+    if direction is None:
+        raise ValueError(
+            f"Cannot tell whether `{monitor}` should be minimized or maximized: "
+            "it is not the loss nor a compiled metric with a known direction. "
+            f"Pass `mode='min'` or `mode='max'`. Received: monitor={monitor!r}")
+    return direction != "up"
 
 
 class LRController(keras.callbacks.Callback):
-    """Base of the callbacks that change the LR through a `ControlledSchedule`."""
-
-    # Prefix of the state variables; subclasses set it.
-    state_prefix = "controller"
+    """Base of the callbacks that change the learning rate."""
 
     def __init__(self, monitor, frequency, verbose):
         super().__init__()
@@ -58,61 +82,79 @@ class LRController(keras.callbacks.Callback):
                 "Monitoring every N batches watches the training loss: use "
                 f'`monitor="loss"` with an integer `frequency`. Received: '
                 f"monitor={monitor!r}, frequency={frequency!r}")
-        self.verbose = _validation.require_one_of("verbose", verbose, (0, 1, True, False))
+        self.verbose = _validation.require_one_of("verbose", verbose, (0, 1, 2, True, False))
         # Watching epochs, the batch hook does nothing: declare it safe for
         # Keras's asynchronous batch dispatch, or a mere override of
         # `on_train_batch_end` makes the whole training loop wait on every
         # batch (measured: +12% step time, benchmarks/control_overhead.py).
         self.async_safe = self.frequency == "epoch"
-        self.controlled = None
+        self.state = None
         self._warned_missing = False
-        self._window = None
+        self._reader = RecentLoss()
+        self._epoch = 0
 
-    # ---- state, kept in the ControlledSchedule's variables ----
+    # ---- state ----
     def _defaults(self):
         """Dict of state name -> initial value; subclasses extend it."""
         return {"batches": 0.0}
 
-    def _key(self, name):
-        return f"{self.state_prefix}[{self.monitor}]/{name}"
+    def _per_fit(self):
+        """The state names a new `fit` starts again (Keras's `_reset`)."""
+        return [key for key in self._defaults() if key != "batches"]
+
+    def _state_name(self):
+        return f"{type(self).__name__}[{self.monitor}]"
 
     def _get(self, name):
-        return float(ops.convert_to_numpy(self.controlled.state[self._key(name)]))
+        return self.state[name]
 
     def _set(self, name, value):
-        self.controlled.state[self._key(name)].assign(float(value))
+        self.state[name] = value
 
     def set_model(self, model):
         super().set_model(model)
         # Before any callback's on_train_begin: BackupAndRestore then loads
         # the state variables together with the optimizer's.
-        if getattr(model, "optimizer", None) is not None:
-            self.controlled = ControlledSchedule.install(model)
-            for name, value in self._defaults().items():
-                self.controlled.add_state(self._key(name), value)
+        if getattr(model, "optimizer", None) is None:
+            return
+        base = self._state_name()
+        name = callback_order.unique_name(
+            self, base, lambda c: isinstance(c, LRController) and c._state_name() == base)
+        owner = LearningRate(model.optimizer).owner
+        self.state = StateRegistry.of(owner).claim(self, name, self._defaults())
+
+    def on_train_begin(self, logs=None):
+        callback_order.require_before_savers(self)
+        if self.state is None:
+            raise ValueError(
+                f"{type(self).__name__} needs a compiled model: call "
+                "`model.compile()` before `fit`.")
+        learner = LearningRate(self.model.optimizer).controls_itself()
+        if learner is not None:
+            raise ValueError(
+                f"{type(self).__name__} cannot change the learning rate of "
+                f"{type(learner).__name__}, which learns it itself. Use one or "
+                "the other.")
+        self.state.reset(self._per_fit())
 
     # ---- learning rate ----
+    @property
+    def learning_rate(self):
+        return LearningRate(self.model.optimizer)
+
     def _step(self):
-        sync_jax_state(self.model)
-        return int(ops.convert_to_numpy(self.model.optimizer.iterations))
+        return self.learning_rate.step(self.model)
 
     def current_learning_rate(self):
         """The learning rate the next step will use (float)."""
-        owner = learning_rate_owner(self.model.optimizer)
-        return float(ops.convert_to_numpy(owner._learning_rate(self._step())))
+        return self.learning_rate.current(self.model)
 
-    def _multiply(self, factor, min_lr=0.0, max_lr=math.inf):
+    def _multiply(self, factor, min_lr=0.0, max_lr=np.inf):
         """Scales the LR by `factor`, keeping the current LR in the bounds.
 
         Returns `(old_lr, new_lr)` at the current step.
         """
-        old = self.current_learning_rate()
-        target = min(max(old * factor, min_lr), max_lr)
-        scale = float(ops.convert_to_numpy(self.controlled.scale))
-        if old > 0:
-            self.controlled.scale.assign(scale * target / old)
-            self.controlled.commit(self.model)
-        return old, self.current_learning_rate()
+        return self.learning_rate.multiply(self.model, factor, min_lr, max_lr)
 
     # ---- the monitored value ----
     def _value(self, logs):
@@ -128,16 +170,12 @@ class LRController(keras.callbacks.Callback):
             return None
         return float(np.asarray(value))
 
-    def _loss_totals(self):
-        sync_jax_state(self.model)
-        tracker = self.model._loss_tracker
-        return (float(ops.convert_to_numpy(tracker.total)),
-                float(ops.convert_to_numpy(tracker.count)))
-
     def on_epoch_begin(self, epoch, logs=None):
+        self._epoch = epoch
         if self.frequency != "epoch":
-            self._window = (0.0, 0.0)  # the loss tracker restarts each epoch
+            self._reader.start_epoch()  # the loss tracker restarts each epoch
             self._last_batch = -1
+            self._since_check = 0
             # Read once an epoch (after BackupAndRestore has loaded it); the
             # batch hook only writes it.
             self._batches = self._get("batches")
@@ -149,19 +187,22 @@ class LRController(keras.callbacks.Callback):
         # `batch` is the execution's last step.
         before = self._batches
         self._batches = before + batch - self._last_batch
+        self._since_check += batch - self._last_batch
         self._last_batch = batch
         self._set("batches", self._batches)
         if self._batches // self.frequency == before // self.frequency:
             return
-        total, count = self._loss_totals()
-        start_total, start_count = self._window
-        self._window = (total, count)
-        if count > start_count:
-            self.check((total - start_total) / (count - start_count))
+        self._check_recent(batch, logs)
+
+    def _check_recent(self, batch, logs):
+        loss, steps = self._reader.read(self.model, batch, logs)
+        self._since_check = 0
+        if steps:
+            self.check(loss)
 
     def on_epoch_end(self, epoch, logs=None):
         # As Keras's ReduceLROnPlateau: the LR the epoch used, before the check.
-        if logs is not None and self.controlled is not None:
+        if logs is not None and self.state is not None:
             logs["learning_rate"] = self.current_learning_rate()
         if self.frequency == "epoch":
             value = self._value(logs)
@@ -174,7 +215,12 @@ class LRController(keras.callbacks.Callback):
 
     def _say(self, message):
         if self.verbose:
-            print(f"{type(self).__name__}: {message}")
+            keras_private.print_msg(
+                f"\nEpoch {self._epoch + 1}: {type(self).__name__} {message}")
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)
 
 
 class SmoothedLRController(LRController):

@@ -10,6 +10,8 @@ from keras_lr.callbacks._control import SmoothedLRController
 from keras_lr.callbacks._control import is_min_mode
 from keras_lr.callbacks._control import validate_mode
 
+__all__ = ["BoldDriver"]
+
 
 @keras.saving.register_keras_serializable(package="keras_lr")
 class BoldDriver(SmoothedLRController):
@@ -45,7 +47,8 @@ class BoldDriver(SmoothedLRController):
             Defaults to `1`.
         min_lr: Float >= 0. Defaults to `0.0`.
         max_lr: Float > 0 or None (no upper bound). Defaults to `None`.
-        mode: `"auto"`, `"min"` or `"max"`. Defaults to `"auto"`.
+        mode: `"auto"`, `"min"` or `"max"`; `"auto"` as
+            `ReduceLROnPlateau`. Defaults to `"auto"`.
         warmup: Integer >= 0. Checks ignored at the start. Defaults to `0`.
         smoothing: Float in [0, 1). Beta of a bias-corrected moving average
             of the monitored value. Defaults to `0.0`.
@@ -60,8 +63,6 @@ class BoldDriver(SmoothedLRController):
     model.fit(x, y, epochs=50, callbacks=[keras_lr.callbacks.BoldDriver()])
     ```
     """
-
-    state_prefix = "bold_driver"
 
     def __init__(self, monitor="loss", increase=1.1, decrease=0.5, slow=0.01,
                  patience=1, min_lr=0.0, max_lr=None, mode="auto", warmup=0,
@@ -83,11 +84,15 @@ class BoldDriver(SmoothedLRController):
                     f"Received: max_lr={max_lr}")
         self.max_lr = max_lr
         self.mode = validate_mode(mode)
-        self._minimize = is_min_mode(self.mode, monitor)
+        self._minimize = None  # decided at the first check (Keras 3's "auto")
 
     def _defaults(self):
         return dict(super()._defaults(), previous=math.nan, slow_checks=0.0, increases=0.0,
                     decreases=0.0)
+
+    def _per_fit(self):
+        # The LR it reached carries over to the next fit, and so do its counts.
+        return ["checks", "average", "previous", "slow_checks"]
 
     @property
     def increases(self):
@@ -98,6 +103,8 @@ class BoldDriver(SmoothedLRController):
         return int(self._get("decreases"))
 
     def check(self, value):
+        if self._minimize is None:
+            self._minimize = is_min_mode(self.mode, self.monitor, self.model)
         checks, value = self._count_and_smooth(value)
         previous = self._get("previous")
         value = float(np.float32(value))  # as stored, so checks compare alike

@@ -1,14 +1,14 @@
 """`DivergenceGuard`: on a loss spike or NaN, go back to good weights and cut the LR."""
 
-import math
-
 import keras
 import numpy as np
 
 from keras_lr import _validation
+from keras_lr._core.batch_loss import DivergenceRule
+from keras_lr._core.snapshot import TrainingState
 from keras_lr.callbacks._control import LRController
-from keras_lr.finder.result import BiasCorrectedAverage
-from keras_lr.finder.state import TrainingState
+
+__all__ = ["DivergenceGuard"]
 
 
 @keras.saving.register_keras_serializable(package="keras_lr")
@@ -17,9 +17,13 @@ class DivergenceGuard(LRController):
 
     Watches the mean training loss of every `frequency` batches (read from
     the loss tracker, so it is the loss of those batches, not the epoch's
-    running mean). Training has diverged when that loss is NaN or infinite,
-    or when its bias-corrected moving average (beta `smoothing`) exceeds
-    `threshold` times its best value. Then the guard:
+    running mean), and of the batches left at the end of each epoch.
+    Training has diverged when that loss is NaN or infinite, or when its
+    bias-corrected moving average (beta `smoothing`) rises more than
+    `threshold - 1` times the size of its best value above the best:
+    `smoothed > best + (threshold - 1) * max(|best|, 0.01 * |first|)`, which
+    is `smoothed > threshold * best` for a positive loss and stays right
+    for a negative one (cosine similarity, NLL). Then the guard:
 
     1. puts back the last good snapshot of the weights and of the optimizer
        variables (slots, loss scale), bit for bit; `iterations` goes on (a
@@ -33,8 +37,13 @@ class DivergenceGuard(LRController):
 
     A snapshot is taken every `snapshot_every` checks and only becomes "good"
     once the next check is healthy (the weights it holds have then produced
-    a finite, non-spiking loss). Two snapshots are kept in host memory: on a
-    large model, raise `snapshot_every`.
+    a finite, non-spiking loss). The first one is taken when the first batch
+    starts (after `BackupAndRestore` has loaded a backup, wherever it stands),
+    or, for a model that `fit` builds in its first step, after the first
+    healthy check; if training diverges before any good state exists, the
+    guard stops training and says so. Two snapshots are kept in host memory:
+    on a large model, raise `snapshot_every`. It must stand before
+    `BackupAndRestore` and `ModelCheckpoint` in the `callbacks` list.
 
     Args:
         threshold: Float > 1. Defaults to `4.0` (the LR finder's).
@@ -52,8 +61,6 @@ class DivergenceGuard(LRController):
     model.fit(x, y, epochs=20, callbacks=[keras_lr.callbacks.DivergenceGuard()])
     ```
     """
-
-    state_prefix = "guard"
 
     def __init__(self, threshold=4.0, factor=0.5, smoothing=0.9, snapshot_every=10,
                  max_recoveries=5, min_lr=0.0, frequency=1, verbose=1):
@@ -79,28 +86,47 @@ class DivergenceGuard(LRController):
     def _defaults(self):
         return dict(super()._defaults(), recoveries=0.0)
 
+    def _state_name(self):
+        return type(self).__name__
+
     @property
     def recoveries(self):
-        """Number of recoveries so far (kept across resumes)."""
+        """Number of recoveries in this `fit` (kept across a resume)."""
         return int(self._get("recoveries"))
 
     def on_train_begin(self, logs=None):
-        self._good = TrainingState.capture(self.model)
-        self._pending = None
+        super().on_train_begin(logs)
+        # The first snapshot waits for the first batch: a BackupAndRestore
+        # listed after this callback loads its backup in its own
+        # on_train_begin, after this one.
+        self._good = self._pending = None
+        self._started = False
         self._since_snapshot = 0
-        self._average = BiasCorrectedAverage(self.smoothing)
-        self._best = math.inf
+        self._rule = DivergenceRule(self.threshold, self.smoothing)
+
+    def on_train_batch_begin(self, batch, logs=None):
+        if not self._started:
+            self._started = True
+            if self.model.built:
+                self._good = TrainingState.capture(self.model)
+
+    def on_epoch_end(self, epoch, logs=None):
+        # The batches after the last full window of the epoch.
+        if self._since_check and self._last_batch >= 0:
+            self._check_recent(self._last_batch, None)
+        super().on_epoch_end(epoch, logs)
 
     def check(self, value):
-        if not np.isfinite(value):
-            return self._recover(f"the loss is {value}")
-        smoothed = self._average.update(value)
-        if smoothed > self.threshold * self._best:
+        diverged, smoothed = self._rule.update(value)
+        if diverged:
+            if not np.isfinite(value):
+                return self._recover(f"the loss is {value}")
             return self._recover(
-                f"the smoothed loss {smoothed:.4g} is above {self.threshold:g} x "
-                f"its best {self._best:.4g}")
-        self._best = min(self._best, smoothed)
-        if self._pending is not None:  # confirmed by this healthy check
+                f"the smoothed loss {smoothed:.4g} is above {self._rule.limit():.4g} "
+                f"(best {self._rule.best:.4g}, threshold {self.threshold:g})")
+        if self._good is None:  # built by the first step: this state is healthy
+            self._good = TrainingState.capture(self.model)
+        elif self._pending is not None:  # confirmed by this healthy check
             self._good, self._pending = self._pending, None
         self._since_snapshot += 1
         if self._since_snapshot >= self.snapshot_every:
@@ -109,11 +135,20 @@ class DivergenceGuard(LRController):
 
     def _recover(self, reason):
         model = self.model
+        if self._good is None:
+            model.stop_training = True
+            self.events.append(dict(step=self._step(), reason=reason, action="stopped"))
+            self._say(f"{reason} before any healthy state was seen (the model was "
+                      "built by the first step): stopped training, nothing restored.")
+            return
+        learning_rate = self.learning_rate
         keep = [model.optimizer.iterations, *getattr(model, "metrics_variables", [])]
-        self._good.restore(attributes=False, keep=keep)
+        if learning_rate.is_variable():
+            keep.append(learning_rate.slot)  # changed below, not restored
+        self._good.restore(attributes=False, keep=keep, learning_rate=False)
         self._pending = None
         self._since_snapshot = 0
-        self._average = BiasCorrectedAverage(self.smoothing)
+        self._rule.reset()
         recoveries = self.recoveries + 1
         self._set("recoveries", recoveries)
         if recoveries > self.max_recoveries:
@@ -124,7 +159,7 @@ class DivergenceGuard(LRController):
             return
         for metric in model.metrics:
             metric.reset_state()
-        self._window = (0.0, 0.0)
+        self._reader.start_epoch()  # the loss tracker restarts from here
         old, new = self._multiply(self.factor, min_lr=self.min_lr)
         self.events.append(dict(step=self._step(), reason=reason, action="recovered",
                                 old_lr=old, new_lr=new))

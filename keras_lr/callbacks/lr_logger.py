@@ -6,9 +6,11 @@ from keras import ops
 
 from keras_lr import _optional
 from keras_lr import _validation
-from keras_lr.finder.state import learning_rate_owner
-from keras_lr.finder.state import sync_jax_state
-from keras_lr.schedules._common import LearningRateSchedule
+from keras_lr._core.learning_rate import LearningRate
+from keras_lr._core.learning_rate import innermost_optimizer
+from keras_lr._core.schedule_base import LearningRateSchedule
+
+__all__ = ["LearningRateLogger"]
 
 
 def _value_at(value, step):
@@ -60,19 +62,19 @@ class LearningRateLogger(keras.callbacks.Callback):
         self._writer = None
 
     def on_train_begin(self, logs=None):
-        sync_jax_state(self.model)
-        self._iteration = int(ops.convert_to_numpy(self.model.optimizer.iterations))
         if self.log_dir is not None and self._writer is None:
             self._tf = _optional.import_optional(
-                "tensorflow", "tensorboard", "LearningRateLogger(log_dir=...)")
+                "tensorflow", "LearningRateLogger(log_dir=...)")
             self._writer = self._tf.summary.create_file_writer(str(self.log_dir))
 
     def on_epoch_begin(self, epoch, logs=None):
+        # Read here, not in on_train_begin: a BackupAndRestore anywhere in the
+        # list has loaded its backup (and the step counter) by now.
+        self._iteration = LearningRate(self.model.optimizer).step(self.model)
         self._last_batch = -1
 
     def _values(self, step):
-        owner = learning_rate_owner(self.model.optimizer)
-        values = {"learning_rate": _value_at(owner._learning_rate, step)}
+        values = {"learning_rate": LearningRate(self.model.optimizer).value_at(step)}
         momentum = _momentum_schedule(self.model.optimizer)
         if momentum is not None:
             values["momentum"] = _value_at(momentum, step)
@@ -98,7 +100,7 @@ class LearningRateLogger(keras.callbacks.Callback):
                     self._tf.summary.scalar(name, value, step=step)
 
     def on_epoch_end(self, epoch, logs=None):
-        if logs is not None and self._iteration > 0:
+        if logs is not None and getattr(self, "_iteration", 0) > 0:
             logs.update(self._values(self._iteration - 1))
         if self._writer is not None:
             self._writer.flush()
@@ -112,6 +114,10 @@ class LearningRateLogger(keras.callbacks.Callback):
         return {"log_dir": None if self.log_dir is None else str(self.log_dir),
                 "frequency": self.frequency}
 
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)
+
 
 def _momentum_schedule(optimizer):
     """A `ScheduledMomentum` wrapper's schedule, or a schedule given as
@@ -122,7 +128,7 @@ def _momentum_schedule(optimizer):
         if isinstance(schedule, LearningRateSchedule):
             return schedule
         wrapper = getattr(wrapper, "inner_optimizer", None)
-    owner = learning_rate_owner(optimizer)
+    owner = innermost_optimizer(optimizer)
     for name in ("momentum", "beta_1"):
         value = getattr(owner, name, None)
         if isinstance(value, LearningRateSchedule):

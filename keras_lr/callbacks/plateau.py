@@ -6,10 +6,12 @@ import keras
 import numpy as np
 
 from keras_lr import _validation
+from keras_lr._core.snapshot import sync_jax_state
 from keras_lr.callbacks._control import SmoothedLRController
 from keras_lr.callbacks._control import is_min_mode
 from keras_lr.callbacks._control import validate_mode
-from keras_lr.finder.state import sync_jax_state
+
+__all__ = ["ReduceLROnPlateau"]
 
 
 @keras.saving.register_keras_serializable(package="keras_lr")
@@ -17,13 +19,17 @@ class ReduceLROnPlateau(SmoothedLRController):
     """Reduces the learning rate when a metric has stopped improving.
 
     A drop-in for `keras.callbacks.ReduceLROnPlateau` (same arguments, same
-    defaults, same rule) that also works when the learning rate is a
-    `LearningRateSchedule`: it then scales the schedule, whose shape is kept
-    (`lr(step) = scale * schedule(step)`, see
-    `keras_lr.schedules.ControlledSchedule`). Its counters and the scale are
-    variables saved with the optimizer, so they survive
-    `keras.callbacks.BackupAndRestore` and a `.keras` save/load, and the
-    reduced rate is the one the compiled step uses.
+    defaults, same rule, same messages; Keras's own test file passes with
+    only the class swapped, see `tests/peers/`) that also works when the
+    learning rate is a `LearningRateSchedule`: it then scales the schedule,
+    whose shape is kept (`lr(step) = scale * schedule(step)`, see
+    `keras_lr.schedules.ControlledSchedule`). A float learning rate stays
+    the optimizer's variable, assigned as Keras does. Its counters are
+    variables saved with the optimizer, so a run resumed by
+    `keras.callbacks.BackupAndRestore` continues them; as in Keras, a new
+    `fit` starts `best`, `wait` and `cooldown_counter` (and the warmup and
+    smoothing) again. It must stand before `BackupAndRestore` and
+    `ModelCheckpoint` in the `callbacks` list (it raises otherwise).
 
     The rule, checked at the end of each epoch (or every `frequency`
     batches on the mean training loss of those batches), after the first
@@ -38,6 +44,12 @@ class ReduceLROnPlateau(SmoothedLRController):
       `cooldown_counter = cooldown`, `wait = 0` (and, with
       `restore_best_weights`, the weights of the best check come back).
 
+    With `patience_rule="torch"` the rule is PyTorch's
+    `torch.optim.lr_scheduler.ReduceLROnPlateau` instead: the bad-check
+    count is updated first, cooldown then zeroes it, and the LR is reduced
+    when `num_bad_epochs > patience` (one check later than Keras for the
+    same `patience`).
+
     A NaN or infinite value is skipped (Keras counts it as "not improved");
     add `DivergenceGuard` to act on it.
 
@@ -48,8 +60,9 @@ class ReduceLROnPlateau(SmoothedLRController):
         patience: Integer >= 0. Checks without improvement before a
             reduction. Defaults to `10`.
         verbose: 0 or 1. Defaults to `0`.
-        mode: `"auto"`, `"min"` or `"max"`; `"auto"` maximizes a monitor
-            whose name contains `"acc"` (Keras's rule). Defaults to `"auto"`.
+        mode: `"auto"`, `"min"` or `"max"`; `"auto"` minimizes a loss and
+            follows the compiled metric's own direction otherwise (Keras 3's
+            rule: `auc` and `accuracy` go up). Defaults to `"auto"`.
         min_delta: Float >= 0. Threshold for a significant improvement.
             Defaults to `1e-4`.
         cooldown: Integer >= 0. Checks to wait after a reduction before
@@ -67,9 +80,14 @@ class ReduceLROnPlateau(SmoothedLRController):
             from the first improvement on). Defaults to `False`.
         frequency: `"epoch"` or an integer N: check the mean training loss
             of every N batches. Defaults to `"epoch"`.
+        patience_rule: `"keras"` (`wait >= patience`) or `"torch"`
+            (`num_bad_epochs > patience`, PyTorch's order of updates).
+            Defaults to `"keras"`.
 
     Raises:
-        ValueError: for bad argument values.
+        ValueError: for bad argument values; at the start of training, if it
+            stands after `BackupAndRestore` or `ModelCheckpoint`, or if
+            `mode="auto"` cannot tell the monitor's direction.
         TypeError: for unknown arguments.
 
     Example:
@@ -83,12 +101,10 @@ class ReduceLROnPlateau(SmoothedLRController):
     ```
     """
 
-    state_prefix = "plateau"
-
     def __init__(self, monitor="val_loss", factor=0.1, patience=10, verbose=0,
                  mode="auto", min_delta=1e-4, cooldown=0, min_lr=0.0, *,
                  threshold_mode="abs", warmup=0, smoothing=0.0,
-                 restore_best_weights=False, frequency="epoch"):
+                 restore_best_weights=False, frequency="epoch", patience_rule="keras"):
         super().__init__(monitor, frequency, verbose, warmup, smoothing)
         self.factor = _validation.require_number(
             "factor", factor, minimum=0, maximum=1, min_inclusive=False,
@@ -102,37 +118,61 @@ class ReduceLROnPlateau(SmoothedLRController):
             "threshold_mode", threshold_mode, ("abs", "rel"))
         self.restore_best_weights = _validation.require_bool(
             "restore_best_weights", restore_best_weights)
-        self._minimize = is_min_mode(self.mode, monitor)
+        self.patience_rule = _validation.require_one_of(
+            "patience_rule", patience_rule, ("keras", "torch"))
+        self._minimize = None  # decided at the first check, as Keras does
         self._best_weights = None
 
     def _defaults(self):
-        return dict(
-            super()._defaults(), wait=0.0, cooldown_counter=0.0, reductions=0.0,
-            best=math.inf if self._minimize else -math.inf,
-        )
+        return dict(super()._defaults(), wait=0.0, cooldown_counter=0.0,
+                    reductions=0.0, best=math.nan)
 
-    # Keras's attribute names, read from the state variables.
+    def _per_fit(self):
+        return [key for key in super()._per_fit() if key != "reductions"]
+
+    def on_train_begin(self, logs=None):
+        super().on_train_begin(logs)
+        self._best_weights = None
+
+    # Keras's attribute names, read from and written to the state variables.
     @property
     def wait(self):
         return int(self._get("wait"))
+
+    @wait.setter
+    def wait(self, value):
+        self._set("wait", value)
 
     @property
     def cooldown_counter(self):
         return int(self._get("cooldown_counter"))
 
+    @cooldown_counter.setter
+    def cooldown_counter(self, value):
+        self._set("cooldown_counter", value)
+
     @property
     def best(self):
-        return self._get("best")
+        """The best monitored value of this `fit`, or None before the first."""
+        best = self._get("best")
+        return None if math.isnan(best) else best
+
+    @best.setter
+    def best(self, value):
+        self._set("best", math.nan if value is None else value)
 
     @property
     def reductions(self):
-        """Number of reductions so far (kept across resumes)."""
+        """Number of reductions so far (kept across resumes and fits)."""
         return int(self._get("reductions"))
 
     def in_cooldown(self):
         return self.cooldown_counter > 0
 
     def _improved(self, value, best):
+        if best is None:
+            return True
+        best = float(np.float32(best))  # as stored
         if self.threshold_mode == "rel":
             if self._minimize:
                 return value < best * (1 - self.min_delta)
@@ -142,23 +182,41 @@ class ReduceLROnPlateau(SmoothedLRController):
         return value > best + self.min_delta
 
     def check(self, value):
+        if self._minimize is None:
+            self._minimize = is_min_mode(self.mode, self.monitor, self.model)
         checks, value = self._count_and_smooth(value)
         if checks <= self.warmup or not np.isfinite(value):
             return
+        if self.patience_rule == "torch":
+            return self._check_torch(value)
         if self.in_cooldown():
-            self._set("cooldown_counter", self.cooldown_counter - 1)
-            self._set("wait", 0)
-        if self._improved(value, np.float32(self.best)):
-            self._set("best", value)
-            self._set("wait", 0)
-            if self.restore_best_weights:
-                sync_jax_state(self.model)
-                self._best_weights = self.model.get_weights()
+            self.cooldown_counter = self.cooldown_counter - 1
+            self.wait = 0
+        if self._improved(value, self.best):
+            self._new_best(value)
         elif not self.in_cooldown():
-            wait = self.wait + 1
-            self._set("wait", wait)
-            if wait >= self.patience:
+            self.wait = self.wait + 1
+            if self.wait >= self.patience:
                 self._reduce()
+
+    def _check_torch(self, value):
+        # torch.optim.lr_scheduler.ReduceLROnPlateau.step, in its order.
+        if self._improved(value, self.best):
+            self._new_best(value)
+        else:
+            self.wait = self.wait + 1
+        if self.in_cooldown():
+            self.cooldown_counter = self.cooldown_counter - 1
+            self.wait = 0
+        if self.wait > self.patience:
+            self._reduce()
+
+    def _new_best(self, value):
+        self.best = value
+        self.wait = 0
+        if self.restore_best_weights:
+            sync_jax_state(self.model)
+            self._best_weights = self.model.get_weights()
 
     def _reduce(self):
         current = self.current_learning_rate()
@@ -166,14 +224,14 @@ class ReduceLROnPlateau(SmoothedLRController):
             return
         old, new = self._multiply(self.factor, min_lr=self.min_lr)
         self._set("reductions", self.reductions + 1)
-        self._set("cooldown_counter", self.cooldown)
-        self._set("wait", 0)
+        self.cooldown_counter = self.cooldown
+        self.wait = 0
         restored = ""
         if self.restore_best_weights and self._best_weights is not None:
             sync_jax_state(self.model)
             self.model.set_weights(self._best_weights)
-            restored = ", best weights restored"
-        self._say(f"reducing learning rate from {old:.4g} to {new:.4g}{restored}.")
+            restored = " (best weights restored)"
+        self._say(f"reducing learning rate to {new}{restored}.")
 
     def get_config(self):
         return {
@@ -184,5 +242,5 @@ class ReduceLROnPlateau(SmoothedLRController):
             "threshold_mode": self.threshold_mode, "warmup": self.warmup,
             "smoothing": self.smoothing,
             "restore_best_weights": self.restore_best_weights,
-            "frequency": self.frequency,
+            "frequency": self.frequency, "patience_rule": self.patience_rule,
         }

@@ -8,8 +8,11 @@ import keras
 import numpy as np
 
 from keras_lr import _validation
+from keras_lr._core import keras_private
+from keras_lr._core.learning_rate import strategy_scope
+from keras_lr._core.snapshot import MODEL_ATTRIBUTES
+from keras_lr.finder.callback import LRFinder
 from keras_lr.finder.result import LRFinderResult
-from keras_lr.finder.state import MODEL_ATTRIBUTES
 from keras_lr.finder.sweep import DEFAULT_DIVERGE_THRESHOLD
 from keras_lr.finder.sweep import DEFAULT_NUM_STEPS
 from keras_lr.finder.sweep import DEFAULT_SMOOTHING
@@ -39,17 +42,49 @@ def _sample_count(sample, n):
             "Argument `sample` must be an integer count or a fraction in (0, 1]. "
             f"Received: sample={sample!r}")
     if isinstance(sample, numbers.Integral):
-        if not 1 <= sample:
-            raise ValueError(f"Argument `sample` must be >= 1. Received: sample={sample!r}")
-        return min(int(sample), n)
+        if not 1 <= sample <= n:
+            raise ValueError(
+                f"Argument `sample` must be a count between 1 and the {n} "
+                f"available (rows of array data, batches of a dataset), or a "
+                f"fraction in (0, 1]. Received: sample={sample!r}")
+        return int(sample)
     if not 0 < sample <= 1:
         raise ValueError(
             f"Argument `sample` must be in (0, 1] as a fraction. Received: sample={sample!r}")
     return max(1, int(round(sample * n)))
 
 
+class _ArrayBatches(keras.utils.PyDataset):
+    """The sweep's batches of in-memory arrays, gathered one batch at a time.
+
+    Holds only the row order (a random subset, cycled in shuffled passes):
+    the data is never copied as a whole, so `find_lr` needs no more memory
+    than `fit` on the same arrays.
+    """
+
+    def __init__(self, x, y, index, batch_size):
+        super().__init__()
+        self._x, self._y = x, y
+        self._index = index
+        self._batch_size = batch_size
+
+    def __len__(self):
+        return math.ceil(len(self._index) / self._batch_size)
+
+    def __getitem__(self, i):
+        rows = np.sort(self._index[i * self._batch_size:(i + 1) * self._batch_size])
+
+        def take(a):
+            return a[rows]
+
+        xs = keras.tree.map_structure(take, self._x)
+        if self._y is None:
+            return (xs,)
+        return xs, keras.tree.map_structure(take, self._y)
+
+
 def _array_run_data(x, y, batch_size, num_steps, sample, rng):
-    """The rows of one sweep: a random subset, cycled in shuffled passes."""
+    """The batches of one sweep: a random subset, cycled in shuffled passes."""
     n = _num_samples(x)
     if n == 0:
         raise ValueError("Argument `x` is empty: the range test needs data.")
@@ -57,16 +92,16 @@ def _array_run_data(x, y, batch_size, num_steps, sample, rng):
         raise ValueError(
             f"Arguments `x` and `y` must have the same number of samples. "
             f"Received: {n} and {_num_samples(y)}")
+    # NumPy arrays are indexed in place; other array-likes (tensors, data
+    # frames) are converted once, as `fit` converts them.
+    as_numpy = lambda a: a if isinstance(a, np.ndarray) else np.asarray(a)  # noqa: E731
+    x = keras.tree.map_structure(as_numpy, x)
+    y = None if y is None else keras.tree.map_structure(as_numpy, y)
     subset = rng.permutation(n)[: _sample_count(sample, n)]
     needed = num_steps * batch_size
     passes = [rng.permutation(subset) for _ in range(math.ceil(needed / len(subset)))]
     index = np.concatenate(passes)[:needed]
-
-    def take(a):
-        return np.asarray(a)[index]
-
-    return keras.tree.map_structure(take, x), (
-        None if y is None else keras.tree.map_structure(take, y))
+    return _ArrayBatches(x, y, index, batch_size)
 
 
 def _cycle_pydataset(dataset, rng):
@@ -101,8 +136,8 @@ def _run_data(x, y, batch_size, num_steps, sample, rng, cache):
         raise ValueError("Argument `x` is required: the range test trains on data.")
     if _is_array_data(x):
         batch_size = 32 if batch_size is None else batch_size
-        xs, ys = _array_run_data(x, y, batch_size, num_steps, sample, rng)
-        return xs, ys, {"batch_size": batch_size, "shuffle": False}
+        batches = _array_run_data(x, y, batch_size, num_steps, sample, rng)
+        return batches, None, {"steps_per_epoch": num_steps, "shuffle": False}
     if batch_size is not None:
         raise ValueError(
             "Argument `batch_size` must be None when `x` is a dataset, a "
@@ -121,7 +156,8 @@ def _run_data(x, y, batch_size, num_steps, sample, rng, cache):
         if sample is not None:
             cardinality = int(tf_dataset.cardinality())
             if isinstance(sample, numbers.Integral) and not isinstance(sample, bool):
-                tf_dataset = tf_dataset.take(_sample_count(sample, max(cardinality, sample)))
+                known = cardinality if cardinality >= 0 else max(sample, 1)
+                tf_dataset = tf_dataset.take(_sample_count(sample, known))
             elif cardinality < 0:
                 raise ValueError(
                     "Argument `sample` as a fraction needs a dataset of known "
@@ -230,11 +266,11 @@ def find_lr(model, x=None, y=None, *, batch_size=None, start_lr=1e-7, end_lr=10.
     _validation.require_bool("restore", restore)
     _validation.require_one_of("verbose", verbose, ("auto", 0, 1, True, False))
     verbose = 1 if verbose == "auto" else int(verbose)
-    # Imported here: keras_lr.callbacks imports keras_lr.finder's modules.
-    from keras_lr.callbacks.lr_finder import LRFinder
-
+    _check_targets(model, x, y)
     rng = np.random.default_rng(seed)
     generator_cache = []
+    if not model.built:
+        _build(model, x, y, batch_size)
 
     saved = {name: getattr(model, name) for name in MODEL_ATTRIBUTES if hasattr(model, name)}
     results, finder = [], None
@@ -249,6 +285,10 @@ def find_lr(model, x=None, y=None, *, batch_size=None, start_lr=1e-7, end_lr=10.
                               restore=restore or not last)
             start = time.perf_counter()
             model.fit(xs, ys, epochs=1, verbose=0, callbacks=[finder], **fit_kwargs)
+            if not len(finder.result):
+                raise ValueError(
+                    "The data yielded no batches: the range test needs at least "
+                    "one (is the dataset empty, or `sample` too small?).")
             results.append(finder.result)
             if verbose:
                 _print_summary(finder.result, run, repeats, time.perf_counter() - start)
@@ -260,6 +300,41 @@ def find_lr(model, x=None, y=None, *, batch_size=None, start_lr=1e-7, end_lr=10.
     if repeats == 1:
         return results[0]
     return _combine(results)
+
+
+def _check_targets(model, x, y):
+    if y is None and _is_array_data(x) and getattr(model, "loss", None) is not None:
+        raise ValueError(
+            "Argument `y` is required: the model was compiled with the loss "
+            f"{model.loss!r}, which compares predictions with targets. Pass "
+            "`find_lr(model, x, y)`, or a dataset of `(x, y)` batches.")
+
+
+def _first_batch(x, y, batch_size):
+    if _is_array_data(x):
+        take = lambda a: np.asarray(a[: batch_size or 32])  # noqa: E731
+        xs = keras.tree.map_structure(take, x)
+        return (xs,) if y is None else (xs, keras.tree.map_structure(take, y))
+    if isinstance(x, keras.utils.PyDataset):
+        batch = x[0]
+    elif _as_tf_dataset(x) is not None:
+        batch = next(iter(x), None)
+        if batch is None:
+            raise ValueError("The dataset is empty: the range test needs data.")
+    else:
+        raise ValueError(
+            "The model is not built and `x` is a generator, which cannot be "
+            "read ahead: build the model first (`keras.Input` in a Sequential "
+            "or `model.build(input_shape)`).")
+    return tuple(batch) if isinstance(batch, (tuple, list)) else (batch,)
+
+
+def _build(model, x, y, batch_size):
+    """Builds the model, its loss, metrics and optimizer from one batch,
+    as `fit` would in its first step, so that the sweep can be undone."""
+    batch = _first_batch(x, y, batch_size)
+    with strategy_scope(model):
+        keras_private.symbolic_build(model, batch)
 
 
 def _combine(results):
@@ -288,5 +363,5 @@ def _print_summary(result, run, repeats, seconds):
     except UnreliableCurveError as e:
         advice = f"no reliable suggestion: {e}"
     last = result.learning_rates[-1] if len(result) else float("nan")
-    print(f"{prefix}: {len(result)} steps in {seconds:.1f}s, stopped "
+    keras_private.print_msg(f"{prefix}: {len(result)} steps in {seconds:.1f}s, stopped "
           f"({result.stop_reason}) at lr={last:.2e}; {advice}")

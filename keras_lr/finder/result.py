@@ -7,27 +7,8 @@ import numpy as np
 
 from keras_lr import _optional
 from keras_lr import _validation
+from keras_lr._core.batch_loss import BiasCorrectedAverage
 from keras_lr.finder import suggestions as _suggestions
-
-
-class BiasCorrectedAverage:
-    """fastai's smoothed loss: an exponential moving average, bias-corrected.
-
-    `average = beta * average + (1 - beta) * loss`, reported as
-    `average / (1 - beta ** n)` after `n` updates. The LR finder updates it
-    step by step for its divergence stop; `smooth` applies it to a curve.
-    """
-
-    def __init__(self, beta):
-        self.beta = beta
-        self._average = 0.0
-        self._count = 0
-
-    def update(self, value):
-        """Adds one loss and returns the smoothed value."""
-        self._count += 1
-        self._average = self.beta * self._average + (1 - self.beta) * value
-        return self._average / (1 - self.beta ** self._count)
 
 
 def smooth(losses, beta):
@@ -205,7 +186,7 @@ class LRFinderResult:
         Raises:
             ImportError: if matplotlib is not installed.
         """
-        plt = _optional.import_optional("matplotlib.pyplot", "plot", "LRFinderResult.plot")
+        plt = _optional.import_optional("matplotlib.pyplot", "LRFinderResult.plot")
         if ax is None:
             _, ax = plt.subplots(figsize=(6.5, 4))
         for run in self.runs:

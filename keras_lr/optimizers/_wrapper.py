@@ -12,7 +12,7 @@ other and inside a `LossScaleOptimizer` (`mixed_float16`).
 import keras
 
 from keras_lr import _validation
-from keras_lr.finder.state import learning_rate_owner
+from keras_lr._core.learning_rate import innermost_optimizer as learning_rate_owner
 
 
 class OptimizerWrapper(keras.optimizers.Optimizer):

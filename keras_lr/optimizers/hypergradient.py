@@ -4,7 +4,7 @@ import keras
 from keras import ops
 
 from keras_lr import _validation
-from keras_lr.finder.state import learning_rate_owner
+from keras_lr._core.learning_rate import innermost_optimizer as learning_rate_owner
 from keras_lr.optimizers._wrapper import OptimizerWrapper
 
 
@@ -246,7 +246,7 @@ class Hypergradient(OptimizerWrapper):
 
 
 def _check_not_controlled(learning_rate):
-    from keras_lr.schedules.controlled import ControlledSchedule
+    from keras_lr._core.learning_rate import ControlledSchedule
 
     if isinstance(learning_rate, ControlledSchedule):
         raise ValueError(

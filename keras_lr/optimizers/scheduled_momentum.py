@@ -4,7 +4,7 @@ import keras
 from keras import ops
 
 from keras_lr import _validation
-from keras_lr.finder.state import learning_rate_owner
+from keras_lr._core.learning_rate import innermost_optimizer as learning_rate_owner
 from keras_lr.optimizers._wrapper import OptimizerWrapper
 from keras_lr.schedules._common import LearningRateSchedule
 from keras_lr.schedules._common import deserialize_child

@@ -1,6 +1,6 @@
 """Learning-rate schedules: pure functions of the step, in `keras.ops`."""
 
-from keras_lr.schedules.controlled import ControlledSchedule
+from keras_lr._core.learning_rate import ControlledSchedule
 from keras_lr.schedules.cyclical import CyclicalLearningRate
 from keras_lr.schedules.cyclical import ExponentialCyclicalLearningRate
 from keras_lr.schedules.cyclical import Triangular2CyclicalLearningRate

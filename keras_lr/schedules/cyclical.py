@@ -391,7 +391,7 @@ class ExponentialCyclicalLearningRate(CyclicalLearningRate):
         )
 
     def _scale(self, x):
-        return ops.power(self.gamma, x)
+        return _common.power(self.gamma, x)
 
     def get_config(self):
         config = self._base_config()

@@ -92,9 +92,7 @@ def plot_schedule(schedule, total_steps, ax=None, momentum=None, log_scale=False
     Save it with `ax.figure.savefig("one_cycle.png")`.
     """
     total_steps = _validation.require_int("total_steps", total_steps, minimum=1)
-    plt = _optional.import_optional(
-        "matplotlib.pyplot", "plot", "keras_lr.plot_schedule"
-    )
+    plt = _optional.import_optional("matplotlib.pyplot", "keras_lr.plot_schedule")
     steps = np.arange(total_steps)
     values = schedule_values(schedule, steps)
     if ax is None:

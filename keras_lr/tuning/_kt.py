@@ -2,6 +2,6 @@
 
 from keras_lr._optional import import_optional
 
-kt = import_optional("keras_tuner", "cpu", "keras_lr.tuning")
-errors = import_optional("keras_tuner.errors", "cpu", "keras_lr.tuning")
+kt = import_optional("keras_tuner", "keras_lr.tuning")
+errors = import_optional("keras_tuner.errors", "keras_lr.tuning")
 TrialStatus = kt.engine.trial.TrialStatus

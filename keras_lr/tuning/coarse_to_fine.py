@@ -7,6 +7,7 @@ import time
 import numpy as np
 
 from keras_lr import _validation
+from keras_lr._core.keras_private import HashedValuesMixin
 from keras_lr.tuning._kt import TrialStatus
 from keras_lr.tuning._kt import kt
 from keras_lr.tuning.divergence import validate_factor
@@ -52,7 +53,7 @@ def next_point(best, tried, ratio, tolerance, bounds):
     return best + ratio * right if right > left else best - ratio * left
 
 
-class CoarseToFineOracle(kt.Oracle):
+class CoarseToFineOracle(HashedValuesMixin, kt.Oracle):
     """The oracle of `CoarseToFine` (see there); usable with any `kt.Tuner`.
 
     Args:
@@ -233,14 +234,13 @@ class CoarseToFineOracle(kt.Oracle):
         """The best completed trials; never a failed one (unlike keras-tuner 1.4)."""
         return completed_trials(self)[:num_trials]
 
-    def _compute_values_hash(self, values):
+    def values_for_hash(self, values):
         # The LR is rounded so that a refinement point equal to a tried one
         # within float noise counts as a duplicate; the stage is kept, so a
         # re-run of the best coarse LR on the full budget is a new trial.
-        values = dict(values)
         if LEARNING_RATE in values:
             values[LEARNING_RATE] = round(math.log10(values[LEARNING_RATE]), 9)
-        return super()._compute_values_hash(values)
+        return values
 
 
 class CoarseToFine(kt.Tuner):

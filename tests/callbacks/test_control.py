@@ -11,7 +11,7 @@ import keras_lr
 from keras_lr.callbacks import BoldDriver
 from keras_lr.callbacks import DivergenceGuard
 from keras_lr.callbacks import LearningRateLogger
-from keras_lr.finder.state import sync_jax_state
+from keras_lr._core.snapshot import sync_jax_state
 from tests import references
 from tests.digits import digits_mlp
 from tests.digits import weights

@@ -9,7 +9,7 @@ from keras import ops
 
 import keras_lr
 from keras_lr.finder import LRFinderResult
-from keras_lr.finder.state import sync_jax_state
+from keras_lr._core.snapshot import sync_jax_state
 
 
 def digits(n=512):

@@ -4,33 +4,40 @@ import math
 
 import keras
 import numpy as np
-from keras import ops
 
 from keras_lr import _validation
+from keras_lr._core.batch_loss import DivergenceRule
+from keras_lr._core.batch_loss import RecentLoss
+from keras_lr._core.learning_rate import LearningRate
+from keras_lr._core.snapshot import TrainingState
+from keras_lr._core.snapshot import sync_jax_state
 from keras_lr.finder import sweep as _sweep
+from keras_lr.finder.result import LRFinderResult
 from keras_lr.finder.sweep import DEFAULT_DIVERGE_THRESHOLD
 from keras_lr.finder.sweep import DEFAULT_NUM_STEPS
 from keras_lr.finder.sweep import DEFAULT_SMOOTHING
-from keras_lr.finder.result import BiasCorrectedAverage
-from keras_lr.finder.result import LRFinderResult
-from keras_lr.finder.state import TrainingState
-from keras_lr.finder.state import learning_rate_owner
-from keras_lr.finder.state import sync_jax_state
+
+__all__ = ["LRFinder"]
+
 
 class LRFinder(keras.callbacks.Callback):
     """Runs a learning-rate range test inside your own `model.fit` call.
 
     For the sweep, the optimizer's learning rate (a float or any schedule) is
     replaced by an in-graph `keras_lr.finder.LRSweep` from `start_lr` to
-    `end_lr`; each step's own batch loss is recorded (the metrics are reset
-    before every batch, so `logs["loss"]` is not Keras's running epoch mean).
-    Training stops after `num_steps` steps, when the smoothed loss exceeds
-    `diverge_threshold` times its best, or on a NaN/inf loss. At the end of
-    `fit`, `restore=True` puts the model back exactly as it was at the start
-    of `fit`: weights, optimizer variables (slots, `iterations`, loss scale),
-    learning rate (float or schedule), metrics and compiled functions. The
-    result is in `callback.result`. `keras_lr.find_lr` does all of this with
-    one call.
+    `end_lr`; each step's own batch loss is recorded (read from the loss
+    tracker: `logs["loss"]` is Keras's running epoch mean). Training stops
+    after `num_steps` steps, on a NaN/inf loss, or when the smoothed loss
+    diverges (`keras_lr._core.batch_loss.DivergenceRule`: above
+    `diverge_threshold` times its best for a positive loss, and the same
+    margin on `|best|` for a negative one). At the end of `fit`,
+    `restore=True` puts the model back exactly as it was when the sweep
+    began (at the first batch, after a `BackupAndRestore` anywhere in the
+    list has loaded its backup): weights, optimizer variables (slots,
+    `iterations`, loss scale), learning rate (float or schedule), metrics
+    and compiled functions. The result is in `callback.result`.
+    `keras_lr.find_lr` does all of this with one call, and also builds a
+    model that is not built yet.
 
     With `steps_per_execution=k`, Keras calls batch hooks once per `k`
     steps: each point is then the mean loss of those `k` batches, at the
@@ -49,14 +56,16 @@ class LRFinder(keras.callbacks.Callback):
         diverge_threshold: Float > 1 or None. Stop when the smoothed loss
             exceeds this multiple of its best. `None` never stops early (but
             a NaN/inf loss always stops). Defaults to `4.0`.
-        validation_data: Optional `(x, y)` tuple or dataset, evaluated after
-            every step (costly: keep it small). The suggestions then use the
-            validation loss.
+        validation_data: Optional `(x, y)` tuple or list, or a dataset,
+            evaluated after every step (costly: keep it small). The
+            suggestions then use the validation loss.
         restore: Bool. Restore the model at the end of `fit`. Defaults to
             `True`.
 
     Raises:
-        ValueError: if an argument is out of range.
+        ValueError: if an argument is out of range; at the start of `fit`,
+            if the model is not compiled or not built (use
+            `keras_lr.find_lr`, which builds it from the data).
 
     Example:
 
@@ -84,44 +93,60 @@ class LRFinder(keras.callbacks.Callback):
         model = self.model
         if getattr(model, "optimizer", None) is None:
             raise ValueError("LRFinder needs a compiled model (call `model.compile()`).")
-        self._state = TrainingState.capture(model)
-        first_step = int(ops.convert_to_numpy(model.optimizer.iterations))
-        self._sweep = _sweep.LRSweep(self.start_lr, self.end_lr, self.num_steps,
-                                     self.mode, first_step=first_step)
-        object.__setattr__(learning_rate_owner(model.optimizer), "_learning_rate",
-                           self._sweep)
-        # The cached train function was traced with the user's learning rate.
-        model.make_train_function(force=True)
+        if not model.built:
+            raise ValueError(
+                f"LRFinder needs a built model, so that it can restore it: "
+                f"{model.name!r} is built by the first training step. Build it "
+                "first (`keras.Input` in a Sequential, `model.build(shape)`), or "
+                "use `keras_lr.find_lr`, which builds it from the data.")
+        self._state = None
+        # The metrics as they are before `fit` resets them for the epoch; the
+        # rest is captured at the first batch.
+        self._metrics = TrainingState.capture(model)
         self._steps = 0
         self._begin = 0
         self._lrs, self._losses, self._val_losses = [], [], []
-        self._smoothed = BiasCorrectedAverage(self.smoothing)
-        self._best = math.inf
+        self._rule = DivergenceRule(self.diverge_threshold, self.smoothing)
+        self._reader = RecentLoss()
         self._stop_reason = "data"
 
+    def _start_sweep(self):
+        # At the first batch, not in on_train_begin: a BackupAndRestore
+        # listed after this callback has loaded its backup by now.
+        model = self.model
+        self._state = TrainingState.capture(model)
+        self._state.replace_values(self._metrics.metrics_only())
+        learning_rate = LearningRate(model.optimizer)
+        first_step = learning_rate.step(model)
+        self._sweep = _sweep.LRSweep(self.start_lr, self.end_lr, self.num_steps,
+                                     self.mode, first_step=first_step)
+        learning_rate.replace(self._sweep)
+        # The cached train function was traced with the user's learning rate.
+        model.make_train_function(force=True)
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._reader.start_epoch()
+
     def on_train_batch_begin(self, batch, logs=None):
+        if self._state is None:
+            self._start_sweep()
         self._begin = batch
-        sync_jax_state(self.model)
-        self.model.reset_metrics()
 
     def on_train_batch_end(self, batch, logs=None):
-        count = max(1, batch - self._begin + 1)
+        loss, count = self._reader.read(self.model, batch, logs)
+        count = max(1, count)
         local = np.arange(self._steps, self._steps + count)
         self._steps += count
         lr = float(np.exp(np.mean(np.log(self._sweep.values(local)))))
-        loss = float((logs or {}).get("loss", np.nan))
         self._lrs.append(lr)
         self._losses.append(loss)
         if self.validation_data is not None:
             self._val_losses.append(
                 self._validation_loss() if math.isfinite(loss) else np.nan)
+        diverged, _ = self._rule.update(loss)
         if not math.isfinite(loss):
             self._stop("nan")
-            return
-        smoothed = self._smoothed.update(loss)
-        self._best = min(self._best, smoothed)
-        if (self.diverge_threshold is not None and len(self._losses) > 1
-                and smoothed > self.diverge_threshold * self._best):
+        elif diverged and len(self._losses) > 1:
             self._stop("diverged")
         elif self._steps >= self.num_steps:
             self._stop("completed")
@@ -129,8 +154,8 @@ class LRFinder(keras.callbacks.Callback):
     def _validation_loss(self):
         sync_jax_state(self.model)
         data = self.validation_data
-        if isinstance(data, tuple):
-            values = self.model.evaluate(*data[:2], verbose=0, return_dict=True)
+        if isinstance(data, (tuple, list)):
+            values = self.model.evaluate(*data[:3], verbose=0, return_dict=True)
         else:
             values = self.model.evaluate(data, verbose=0, return_dict=True)
         return float(values["loss"])
@@ -153,6 +178,8 @@ class LRFinder(keras.callbacks.Callback):
         )
         if self.restore:
             self.restore_model()
+        if not self._lrs:
+            self.result.stop_reason = "no data"
 
     def restore_model(self):
         """Puts the model back as it was at the start of `fit` (idempotent)."""

@@ -1,0 +1,214 @@
+"""Every private Keras (and keras-tuner) name keras-lr uses, in one place.
+
+Keras 3 has no public API for a few things a learning-rate library needs:
+the object in an optimizer's learning-rate slot, the loss tracker's running
+totals, the JAX trainer's state sync, the per-variable update of an
+optimizer. Each is reached through a function of this module, and
+`tests/test_keras_private.py` checks every one of them against the installed
+Keras, so a release that moves one fails those tests by name instead of
+giving wrong results somewhere else. `setup.cfg` admits only the Keras
+versions CI runs these tests on.
+
+Nothing outside `keras_lr._core` imports `keras.src` or reads an
+underscored attribute of a Keras object.
+"""
+
+import sys
+
+import keras
+from keras.src.saving.keras_saveable import KerasSaveable  # noqa: F401 (re-exported)
+
+__all__ = [
+    "HashedValuesMixin",
+    "KerasSaveable",
+    "has_loss_tracker",
+    "backend_update_step",
+    "calling_callback_list",
+    "check_variables_are_known",
+    "clip_gradients",
+    "filter_empty_gradients",
+    "flatten_layers",
+    "jax_state_sync",
+    "learning_rate_slot",
+    "loss_tracker_totals",
+    "metric_direction",
+    "overwrite_variables_with_gradients",
+    "print_msg",
+    "set_learning_rate_slot",
+    "symbolic_build",
+    "trainable_variables",
+    "untrack_variable",
+    "update_moving_average",
+    "use_weight_decay",
+    "variable_index",
+]
+
+# ---- optimizers ---------------------------------------------------------------
+
+
+def learning_rate_slot(optimizer):
+    """The object an optimizer reads its learning rate from (a variable or a
+    schedule): `BaseOptimizer._learning_rate`."""
+    return optimizer._learning_rate
+
+
+def set_learning_rate_slot(optimizer, value):
+    """Puts `value` in the slot without Keras's attribute tracking (the
+    object is either tracked already or is not a variable)."""
+    object.__setattr__(optimizer, "_learning_rate", value)
+
+
+def untrack_variable(optimizer, variable):
+    """Removes `variable` from `optimizer.variables`."""
+    optimizer._untrack_variable(variable)
+
+
+def trainable_variables(optimizer):
+    """The variables a built optimizer updates, in its order."""
+    return list(optimizer._trainable_variables)
+
+
+def variable_index(optimizer, variable):
+    """The index of `variable` in the optimizer's slot lists."""
+    return optimizer._get_variable_index(variable)
+
+
+def use_weight_decay(optimizer, variable):
+    """Whether the optimizer's weight decay applies to `variable`."""
+    return bool(optimizer._use_weight_decay(variable))
+
+
+def check_variables_are_known(optimizer, variables):
+    optimizer._check_variables_are_known(variables)
+
+
+def filter_empty_gradients(optimizer, grads, variables):
+    return optimizer._filter_empty_gradients(grads, variables)
+
+
+def overwrite_variables_with_gradients(optimizer, grads, variables):
+    return optimizer._overwrite_variables_directly_with_gradients(grads, variables)
+
+
+def clip_gradients(optimizer, grads):
+    return optimizer._clip_gradients(grads)
+
+
+def backend_update_step(optimizer, grads, variables, learning_rate):
+    """The backend's update of `variables` at `learning_rate`.
+
+    The TensorFlow backend's version runs the per-variable updates through
+    `tf.distribute`; the torch backend's updates every variable in one bulk
+    step; the others call `update_step` for each variable.
+    """
+    optimizer._backend_update_step(grads, variables, learning_rate)
+
+
+def update_moving_average(optimizer):
+    """The optimizer's EMA of the model variables (`use_ema=True`)."""
+    optimizer._update_model_variables_moving_average(optimizer._trainable_variables)
+    if optimizer.ema_overwrite_frequency:
+        from keras import ops
+
+        ops.cond(
+            (optimizer.iterations + 1) % optimizer.ema_overwrite_frequency == 0,
+            lambda: optimizer._overwrite_model_variables_with_average_value(
+                optimizer._trainable_variables),
+            lambda: None,
+        )
+
+
+# ---- models -------------------------------------------------------------------
+
+
+def loss_tracker_totals(model):
+    """`(total, count)` of the running training loss of the current epoch,
+    as NumPy floats (the model's `Mean` loss tracker)."""
+    from keras import ops
+
+    tracker = model._loss_tracker
+    return (float(ops.convert_to_numpy(tracker.total)),
+            float(ops.convert_to_numpy(tracker.count)))
+
+
+def has_loss_tracker(model):
+    return getattr(model, "_loss_tracker", None) is not None
+
+
+def jax_state_sync(model):
+    """On JAX, writes the state a running `fit` holds outside the variables
+    back into them (and makes the next step re-read them); else a no-op."""
+    sync = getattr(model, "jax_state_sync", None)
+    if sync is not None:
+        sync()
+
+
+def flatten_layers(model):
+    """Every layer inside `model`, recursively, without `model` itself."""
+    return list(model._flatten_layers(include_self=False, recursive=True))
+
+
+def symbolic_build(model, data_batch):
+    """Builds an unbuilt model, its compiled loss and metrics and its
+    optimizer from one batch `(x, y)` or `(x, y, sample_weight)`, the way
+    `fit` builds them under a distribution strategy."""
+    model._symbolic_build(data_batch=data_batch)
+
+
+# ---- callbacks ----------------------------------------------------------------
+
+
+def calling_callback_list(callback):
+    """The `keras.callbacks.CallbackList` that is calling `callback` now.
+
+    Keras does not tell a callback which other callbacks run beside it; the
+    order matters for `BackupAndRestore` and `ModelCheckpoint`. Found by
+    walking up the call stack to the list whose hook is running. Returns
+    None when the callback is called directly.
+    """
+    frame = sys._getframe(1)
+    while frame is not None:
+        owner = frame.f_locals.get("self")
+        if isinstance(owner, keras.callbacks.CallbackList):
+            if any(c is callback for c in owner.callbacks):
+                return owner
+        frame = frame.f_back
+    return None
+
+
+# ---- keras-tuner --------------------------------------------------------------
+
+
+class HashedValuesMixin:
+    """For a `keras_tuner.Oracle` subclass: `values_for_hash(values)` decides
+    which values count as the same trial (keras-tuner's private
+    `_compute_values_hash` hook)."""
+
+    def values_for_hash(self, values):
+        return values
+
+    def _compute_values_hash(self, values):
+        return super()._compute_values_hash(self.values_for_hash(dict(values)))
+
+
+def metric_direction(model, name):
+    """`"up"`, `"down"` or None: the direction of the compiled metric
+    `name` (Keras's `_direction` of the metrics inside `CompileMetrics`)."""
+    from keras.src.trainers import compile_utils
+
+    for metric in getattr(model, "metrics", []):
+        inner = metric.metrics if isinstance(
+            metric, (compile_utils.CompileMetrics, compile_utils.MetricsList)) else [metric]
+        for m in inner:
+            if m.name == name and hasattr(m, "_direction"):
+                return m._direction
+    return None
+
+
+def print_msg(message):
+    """Keras's own message printer (`keras.src.utils.io_utils.print_msg`): it
+    honours `keras.config.disable_interactive_logging()` (then the message goes
+    to the absl logger), as Keras's callbacks' messages do."""
+    from keras.src.utils import io_utils
+
+    io_utils.print_msg(message)

@@ -1,0 +1,71 @@
+"""What every schedule shares: the base class, nested children, step casting."""
+
+import math
+import numbers
+
+import keras
+from keras import ops
+
+from keras_lr import _validation
+
+LearningRateSchedule = keras.optimizers.schedules.LearningRateSchedule
+
+
+def as_float_step(step):
+    """Casts the optimizer's integer step (or an array of steps) to float32."""
+    return ops.cast(step, "float32")
+
+
+def check_schedule_or_number(name, value):
+    """Accepts a `LearningRateSchedule` or a finite number >= 0."""
+    if isinstance(value, LearningRateSchedule):
+        return value
+    if isinstance(value, numbers.Real) and not isinstance(value, bool):
+        return _validation.require_non_negative(name, value)
+    raise TypeError(
+        f"Argument `{name}` must be a float or a "
+        "`keras.optimizers.schedules.LearningRateSchedule`. "
+        f"Received: {name}={value!r} of type {type(value).__name__}"
+    )
+
+
+def evaluate(schedule_or_number, step):
+    """Value of a child schedule (or constant) at `step`, as float32."""
+    if isinstance(schedule_or_number, LearningRateSchedule):
+        return ops.cast(schedule_or_number(step), "float32")
+    return ops.cast(schedule_or_number, "float32")
+
+
+def serialize_child(value):
+    if isinstance(value, LearningRateSchedule):
+        return keras.saving.serialize_keras_object(value)
+    return value
+
+
+def deserialize_child(value):
+    if isinstance(value, dict):
+        return keras.saving.deserialize_keras_object(value)
+    return value
+
+
+def power(base, x):
+    """`base ** x` in float32 for an integer-valued `x` in `[0, 2**24)`,
+    within a few float32 ulps of the exact value.
+
+    A plain float32 `base ** x` has the relative error of `x * log(base)`
+    rounded to float32: 1e-6 at `x = 8000` for `base = 0.996`. Here
+    `log(base)` is split into a 12-bit head and a tail, and `x` into its
+    multiples of 4096 and the rest, so that both products with the head are
+    exact in float32: `base ** x = exp(x_hi * head) * exp(x_lo * head) *
+    exp(x * tail)`.
+    """
+    log_base = math.log(base)
+    if log_base == 0.0:
+        return ops.ones_like(ops.cast(x, "float32"))
+    mantissa, exponent = math.frexp(log_base)
+    head = math.ldexp(round(mantissa * 4096) / 4096, exponent)
+    tail = log_base - head
+    x = ops.cast(x, "float32")
+    x_hi = ops.floor(x / 4096.0) * 4096.0
+    x_lo = x - x_hi
+    return (ops.exp(x_hi * head) * ops.exp(x_lo * head)) * ops.exp(x * tail)

@@ -1,0 +1,178 @@
+"""A bit-exact snapshot of everything a training run changes in a model.
+
+"Put the model back exactly as it was" means: the weights, every optimizer
+variable (slots, `iterations`, the learning-rate variable, a loss-scale
+optimizer's dynamic scale), the metrics' state, the layers' seed-generator
+states, the object in the optimizer's learning-rate slot, and the compiled
+functions and attributes that `fit` replaces. Used by the LR finder and the
+divergence guard.
+
+A model that is not built has no variables yet: a snapshot of it would hold
+nothing, and restoring it would silently leave whatever training did. So
+`restore` refuses when the model gained variables after the snapshot (it was
+built by the first training step); `keras_lr.find_lr` builds such a model
+from its data first.
+"""
+
+import contextlib
+
+import numpy as np
+from keras import ops
+
+from keras_lr._core import keras_private
+from keras_lr._core.learning_rate import LearningRate
+
+__all__ = ["MODEL_ATTRIBUTES", "TrainingState", "build_optimizer", "sync_jax_state"]
+
+# The attributes of a model that `fit` replaces or sets.
+MODEL_ATTRIBUTES = (
+    "train_function", "test_function", "predict_function",
+    "stop_training", "history", "steps_per_execution",
+)
+
+sync_jax_state = keras_private.jax_state_sync
+
+
+def build_optimizer(model):
+    """Builds the model's optimizer now if it is not built yet.
+
+    Keras builds it lazily, inside the first train step: a snapshot taken
+    before that would miss the slots the step then creates.
+    """
+    optimizer = getattr(model, "optimizer", None)
+    if optimizer is None or optimizer.built or not model.built:
+        return
+    strategy = getattr(model, "distribute_strategy", None)
+    scope = strategy.scope() if strategy is not None else contextlib.nullcontext()
+    with scope:
+        optimizer.build(model.trainable_variables)
+
+
+def _unique(variables):
+    seen, out = set(), []
+    for variable in variables:
+        if id(variable) not in seen:
+            seen.add(id(variable))
+            out.append(variable)
+    return out
+
+
+def tracked_variables(model):
+    """The model's, its optimizer's and its metrics' variables, once each."""
+    variables = list(model.variables)
+    optimizer = getattr(model, "optimizer", None)
+    if optimizer is not None:
+        variables += list(optimizer.variables)
+    variables += list(getattr(model, "metrics_variables", []))
+    return _unique(variables)
+
+
+class TrainingState:
+    """A bit-exact snapshot of a model's training state.
+
+    Example:
+
+    ```python
+    state = TrainingState.capture(model)
+    model.fit(...)          # anything
+    state.restore()         # weights, optimizer, metrics, compiled functions
+    ```
+    """
+
+    def __init__(self, model, variables, values, attributes, learning_rate, built):
+        self.model = model
+        self._variables = variables
+        self._values = values
+        self._attributes = attributes
+        self._learning_rate = learning_rate
+        self.built = built
+
+    @classmethod
+    def capture(cls, model):
+        sync_jax_state(model)
+        build_optimizer(model)
+        variables = tracked_variables(model)
+        values = [np.array(ops.convert_to_numpy(v), copy=True) for v in variables]
+        attributes = {
+            name: getattr(model, name) for name in MODEL_ATTRIBUTES
+            if hasattr(model, name)
+        }
+        learning_rate = None
+        if getattr(model, "optimizer", None) is not None:
+            learning_rate = LearningRate(model.optimizer).slot
+        return cls(model, variables, values, attributes, learning_rate,
+                   built=bool(model.built))
+
+    def metrics_only(self):
+        """This snapshot reduced to the metrics' variables."""
+        metrics = {id(v) for v in getattr(self.model, "metrics_variables", [])}
+        pairs = [(v, value) for v, value in zip(self._variables, self._values)
+                 if id(v) in metrics]
+        return TrainingState(self.model, [v for v, _ in pairs], [x for _, x in pairs],
+                             {}, self._learning_rate, self.built)
+
+    def replace_values(self, other):
+        """Takes the values of the variables `other` (an earlier snapshot of
+        the same model) also holds: e.g. the metrics before `fit` reset them."""
+        earlier = {id(v): value for v, value in zip(other._variables, other._values)}
+        self._values = [earlier.get(id(v), value)
+                        for v, value in zip(self._variables, self._values)]
+
+    def restorable(self):
+        """Whether every model and optimizer variable is in the snapshot.
+
+        (Metrics whose variables the first step created are left as they
+        are: `fit` resets them every epoch.)
+        """
+        captured = {id(v) for v in self._variables}
+        model = self.model
+        variables = list(model.variables)
+        if getattr(model, "optimizer", None) is not None:
+            variables += list(model.optimizer.variables)
+        return all(id(v) in captured for v in variables)
+
+    def restore(self, attributes=True, keep=(), learning_rate=True):
+        """Puts every captured value back.
+
+        Args:
+            attributes: Bool. Also put back the model's compiled functions
+                and the other attributes `fit` replaces. Defaults to `True`;
+                `False` inside a running `fit` (the divergence guard).
+            keep: Variables left as they are now (the divergence guard keeps
+                `iterations`, the learning rate and the metrics).
+            learning_rate: Bool. Also put back the object in the optimizer's
+                learning-rate slot. Defaults to `True`.
+
+        Raises:
+            RuntimeError: if the model has variables the snapshot does not
+                hold (it was built after the snapshot).
+        """
+        model = self.model
+        sync_jax_state(model)
+        if not self.restorable():
+            raise RuntimeError(
+                f"Cannot restore {model.name!r}: it has variables that did not "
+                "exist when its state was saved (it was not built then; "
+                "`fit` built it in its first step). Build the model before "
+                "(`keras.Input` in a Sequential, `model.build(input_shape)`, "
+                "or one call on a batch).")
+        kept = {id(variable) for variable in keep}
+        if learning_rate and getattr(model, "optimizer", None) is not None:
+            LearningRate(model.optimizer).replace(self._learning_rate)
+        for variable, value in zip(self._variables, self._values):
+            if id(variable) not in kept:
+                variable.assign(value)
+        if attributes:
+            for name, value in self._attributes.items():
+                setattr(model, name, value)
+
+    def differences(self):
+        """Paths of the variables whose value differs from the snapshot."""
+        sync_jax_state(self.model)
+        return [
+            variable.path
+            for variable, value in zip(self._variables, self._values)
+            if not np.array_equal(
+                np.asarray(ops.convert_to_numpy(variable)), value, equal_nan=True
+            )
+        ]
