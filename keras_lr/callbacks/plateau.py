@@ -231,7 +231,9 @@ class ReduceLROnPlateau(SmoothedLRController):
             sync_jax_state(self.model)
             self.model.set_weights(self._best_weights)
             restored = " (best weights restored)"
-        self._say(f"reducing learning rate to {new}{restored}.")
+        # Keras's message: the Python value asked for, before float32.
+        self._say(f"reducing learning rate to {max(old * self.factor, self.min_lr)}"
+                  f"{restored}.")
 
     def get_config(self):
         return {
