@@ -132,9 +132,10 @@ class LRController(keras.callbacks.Callback):
         learner = LearningRate(self.model.optimizer).controls_itself()
         if learner is not None:
             raise ValueError(
-                f"{type(self).__name__} cannot change the learning rate of "
-                f"{type(learner).__name__}, which learns it itself. Use one or "
-                "the other.")
+                f"{type(learner).__name__} learns the learning rate itself; "
+                f"{type(self).__name__} cannot also change it. Use one or the "
+                "other (`Hypergradient(..., min_lr=..., max_lr=...)` bounds "
+                "the rate).")
         self.state.reset(self._per_fit())
 
     # ---- learning rate ----

@@ -12,6 +12,7 @@ other and inside a `LossScaleOptimizer` (`mixed_float16`).
 import keras
 
 from keras_lr import _validation
+from keras_lr._core import keras_private
 from keras_lr._core.learning_rate import innermost_optimizer as learning_rate_owner
 
 
@@ -40,7 +41,7 @@ class OptimizerWrapper(keras.optimizers.Optimizer):
         super().__init__(learning_rate=0.0, name=name)
         # The base class made a placeholder learning-rate variable; the
         # learning rate is the inner optimizer's.
-        self._untrack_variable(self._learning_rate)
+        keras_private.untrack_variable(self, keras_private.learning_rate_slot(self))
         self.inner_optimizer = optimizer
         object.__setattr__(optimizer, "_keras_lr_wrapped_by", type(self).__name__)
 

@@ -4,6 +4,7 @@ import keras
 from keras import ops
 
 from keras_lr import _validation
+from keras_lr._core import keras_private
 from keras_lr._core.learning_rate import innermost_optimizer as learning_rate_owner
 from keras_lr.optimizers._wrapper import OptimizerWrapper
 
@@ -108,6 +109,10 @@ class Hypergradient(OptimizerWrapper):
     ```
     """
 
+    # The control callbacks (ReduceLROnPlateau, ...) refuse an optimizer
+    # chain that learns its own rate (keras_lr._core.learning_rate).
+    learns_learning_rate = True
+
     def __init__(self, optimizer, hypergradient_lr=None, min_lr=0.0, max_lr=None,
                  rule="additive", warmup_steps=0, warmup_start=0.01,
                  name="hypergradient"):
@@ -115,11 +120,11 @@ class Hypergradient(OptimizerWrapper):
             "optimizer", optimizer, keras.optimizers.Optimizer,
             "a Keras optimizer instance (e.g. `keras.optimizers.SGD(0.01)`)")
         base = learning_rate_owner(optimizer)
-        if not isinstance(base._learning_rate, keras.Variable):
+        if not isinstance(keras_private.learning_rate_slot(base), keras.Variable):
             raise ValueError(
                 "Hypergradient learns the learning rate itself: the wrapped "
                 "optimizer's learning rate must be a float (the initial "
-                f"value). Received: learning_rate={base._learning_rate!r}")
+                f"value). Received: learning_rate={keras_private.learning_rate_slot(base)!r}")
         _validation.require_one_of("rule", rule, ("additive", "multiplicative"))
         if hypergradient_lr is None:
             if rule == "multiplicative":
@@ -153,7 +158,7 @@ class Hypergradient(OptimizerWrapper):
             self.add_variable(
                 shape=v.shape, dtype=v.dtype, initializer="zeros",
                 aggregation="only_first_replica", name=f"{_safe(v.path)}_hd_direction")
-            for v in base._trainable_variables]
+            for v in keras_private.trainable_variables(base)]
         if self.warmup_steps:
             # The initial rate, the warm-up's ceiling (set at the first step).
             self._warmup_target = self.add_step_value("warmup_target")
@@ -161,15 +166,15 @@ class Hypergradient(OptimizerWrapper):
     def apply(self, grads, trainable_variables=None):
         self._build_on_first_apply(trainable_variables)
         base = learning_rate_owner(self.inner_optimizer)
-        lr = base._learning_rate
+        lr = keras_private.learning_rate_slot(base)
         if not isinstance(lr, keras.Variable):
             _check_not_controlled(lr)
             # The LR finder's temporary sweep owns the rate: plain updates.
             self.inner_optimizer.apply(grads, trainable_variables)
             return
-        variables = (base._trainable_variables if trainable_variables is None
+        variables = (keras_private.trainable_variables(base) if trainable_variables is None
                      else list(trainable_variables))
-        directions = [self._directions[base._get_variable_index(v)] for v in variables]
+        directions = [self._directions[keras_private.variable_index(base, v)] for v in variables]
         # 1. The hypergradient step on the learning rate.
         scale = self.inner_optimizer.loss_scale_factor
         multiplicative = self.rule == "multiplicative"

@@ -11,6 +11,7 @@ import re
 import keras
 
 from keras_lr import _validation
+from keras_lr._core import keras_private
 from keras_lr.optimizers.lr_multiplier import owning_layers
 
 
@@ -173,7 +174,7 @@ def _tidy(value):
 
 def _all_layers(model):
     """Every layer of the model, nested ones included, parents first."""
-    return [layer for layer in model._flatten_layers(include_self=False, recursive=True)
+    return [layer for layer in keras_private.flatten_layers(model)
             if not isinstance(layer, keras.layers.InputLayer)]
 
 

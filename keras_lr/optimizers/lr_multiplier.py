@@ -6,6 +6,7 @@ import re
 import keras
 from keras import ops
 
+from keras_lr._core import keras_private
 from keras_lr.optimizers._wrapper import OptimizerWrapper
 from keras_lr.schedules._common import LearningRateSchedule
 from keras_lr.schedules._common import check_schedule_or_number
@@ -179,7 +180,7 @@ class LRMultiplier(OptimizerWrapper):
                 raise ValueError(
                     "The optimizer is not built yet: pass the variables, e.g. "
                     "`variable_multipliers(model.trainable_variables)`.")
-            variables = self._trainable_variables
+            variables = keras_private.trainable_variables(self)
         return {v.path: self._select(v)[1] for v in variables}
 
     def _build_own_variables(self):
@@ -199,7 +200,7 @@ class LRMultiplier(OptimizerWrapper):
             variable.assign(evaluate(schedule, base.iterations))
 
     def _install_hooks(self, base):
-        variables = list(base._trainable_variables)
+        variables = keras_private.trainable_variables(base)
         selected = [self._select(v) for v in variables]
         used = {key for key, _ in selected}
         unused = [key for key, _, _ in self._rules if key not in used]
@@ -225,7 +226,7 @@ class LRMultiplier(OptimizerWrapper):
                     "which LRMultiplier cannot scale; set `weight_decay=None` "
                     "or use multipliers of 1.")
             decays = False
-        decay_mask = [decays and bool(base._use_weight_decay(v)) for v in variables]
+        decay_mask = [decays and keras_private.use_weight_decay(base, v) for v in variables]
 
         # One scaled learning rate per distinct multiplier and step, shared
         # by the variables that use it (a step of a 10-layer MLP is a few
@@ -246,7 +247,7 @@ class LRMultiplier(OptimizerWrapper):
 
         def make_update_step(previous):
             def update_step(gradient, variable, learning_rate):
-                index = base._get_variable_index(variable)
+                index = keras_private.variable_index(base, variable)
                 multiplier = table[index]
                 if _is_zero(multiplier):
                     return None

@@ -4,6 +4,7 @@ import keras
 from keras import ops
 
 from keras_lr import _validation
+from keras_lr._core import keras_private
 from keras_lr._core.learning_rate import innermost_optimizer as learning_rate_owner
 from keras_lr.optimizers._wrapper import OptimizerWrapper
 from keras_lr.schedules._common import LearningRateSchedule
@@ -119,7 +120,7 @@ class ScheduledMomentum(OptimizerWrapper):
                     # Keras: m = c * m - lr * g. With m rescaled by
                     # momentum(t) / c first, that is momentum(t) * m - lr * g.
                     ratio = ops.cast(value, variable.dtype)
-                    m = base.momentums[base._get_variable_index(variable)]
+                    m = base.momentums[keras_private.variable_index(base, variable)]
                     base.assign(m, ops.multiply(m, ratio))
                     result = previous(gradient, variable, learning_rate)
                     if base.nesterov:
