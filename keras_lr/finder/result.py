@@ -2,6 +2,7 @@
 
 import json
 import math
+import os
 
 import numpy as np
 
@@ -270,7 +271,7 @@ class LRFinderResult:
     def from_json(cls, text_or_path):
         """Rebuilds a result from `to_json()` text or a file path."""
         text = text_or_path
-        if not text_or_path.lstrip().startswith("{"):
+        if isinstance(text_or_path, os.PathLike) or not str(text_or_path).lstrip().startswith("{"):
             with open(text_or_path) as f:
                 text = f.read()
         return cls.from_dict(json.loads(text))
@@ -278,7 +279,19 @@ class LRFinderResult:
 
 def _method(method):
     if callable(method):
-        return method
+        def checked(lrs, losses, **kwargs):
+            value = method(lrs, losses, **kwargs)
+            try:
+                number = float(value)
+            except (TypeError, ValueError):
+                number = math.nan
+            if not (math.isfinite(number) and number > 0):
+                raise ValueError(
+                    f"The suggestion function {getattr(method, '__name__', method)!r} "
+                    "must return a finite learning rate > 0. "
+                    f"Received: {value!r}")
+            return number
+        return checked
     return _suggestions.METHODS[
         _validation.require_one_of("method", method, tuple(_suggestions.METHODS))
     ]

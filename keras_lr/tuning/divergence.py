@@ -3,9 +3,11 @@
 import math
 
 import keras
-import numpy as np
 
 from keras_lr import _validation
+from keras_lr._core import keras_private
+from keras_lr._core.batch_loss import DivergenceRule
+from keras_lr._core.batch_loss import RecentLoss
 from keras_lr.tuning._kt import errors
 
 
@@ -13,12 +15,13 @@ from keras_lr.tuning._kt import errors
 class DivergenceStop(keras.callbacks.Callback):
     """Stops a keras-tuner trial whose training loss diverges, as a failure.
 
-    After every batch it recovers the loss of the batches since the last
-    call from the running mean Keras logs (`(b + 1) * mean_b - (a + 1) *
-    mean_a` over batches `a < b`; exact for equal batch sizes, so it also
-    works with `steps_per_execution > 1` and on every backend, without
-    reading a variable). The trial has diverged when that loss is NaN or
-    infinite, or when it exceeds `factor` times the loss of the first batch.
+    After every batch it reads the loss of the batches since the last call
+    (`keras_lr._core.batch_loss.RecentLoss`: exact, also with
+    `steps_per_execution > 1`). The trial has diverged when that loss is NaN
+    or infinite, or when it rises more than `factor - 1` times the size of
+    the first batch's loss above it (the package's one divergence rule,
+    `DivergenceRule(factor, reference="first")`: `loss > factor * first` for
+    a positive loss, and right for negative ones).
     Then the callback raises `keras_tuner.errors.FailedTrialError` with the
     reason: keras-tuner records the trial as `FAILED` with that message and
     the search goes on with the next trial.
@@ -48,38 +51,34 @@ class DivergenceStop(keras.callbacks.Callback):
             "factor", factor, minimum=1, min_inclusive=False)
         self.verbose = _validation.require_one_of("verbose", verbose, (0, 1))
         self.reason = None
+        self._reader = RecentLoss()
 
     def on_train_begin(self, logs=None):
         self.reason = None
-        self._first = None
         self._steps = 0
+        self._rule = DivergenceRule(self.factor, reference="first")
 
     def on_epoch_begin(self, epoch, logs=None):
-        self._last = (-1, 0.0)  # (batch index, running sum) at the last call
+        self._reader.start_epoch()
 
     def on_train_batch_end(self, batch, logs=None):
-        value = (logs or {}).get("loss")
-        if value is None:
+        loss, steps = self._reader.read(self.model, batch, logs)
+        if not steps:
             return
-        mean = float(np.asarray(value))
-        last_batch, last_sum = self._last
-        total = (batch + 1) * mean
-        self._last = (batch, total)
-        self._steps += batch - last_batch
-        loss = (total - last_sum) / (batch - last_batch)
+        self._steps += steps
+        diverged, _ = self._rule.update(loss)
         if not math.isfinite(loss):
             self._stop(f"the training loss became {loss} at step {self._steps}")
-        elif self._first is None:
-            self._first = loss
-        elif loss > self.factor * self._first:
-            self._stop(
-                f"the training loss {loss:.4g} at step {self._steps} is above "
-                f"{self.factor:g} x its first value {self._first:.4g}")
+        elif diverged:
+            first = self._rule.first
+            limit = (f"{self.factor:g} x its first value {first:.4g}" if first > 0 else
+                     f"{self._rule.limit():.4g}, the limit for its first value {first:.4g}")
+            self._stop(f"the training loss {loss:.4g} at step {self._steps} is above {limit}")
 
     def _stop(self, reason):
         self.reason = f"Diverged: {reason}."
         if self.verbose:
-            print(f"DivergenceStop: {self.reason}")
+            keras_private.print_msg(f"DivergenceStop: {self.reason}")
         raise errors.FailedTrialError(self.reason)
 
     def get_config(self):
