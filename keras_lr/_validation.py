@@ -9,7 +9,8 @@ import numbers
 import numpy as np
 
 # Learning rates and schedule arguments are computed in float32.
-_FLOAT32 = np.finfo(np.float32)
+_FLOAT32_TINY = float(np.finfo(np.float32).tiny)
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 
 def _is_real(value):
@@ -47,10 +48,10 @@ def require_number(name, value, *, minimum=None, maximum=None,
             f"Received: {name}={value!r}"
         )
     value = float(value)
-    if value != 0 and not _FLOAT32.tiny <= abs(value) <= _FLOAT32.max:
+    if value != 0 and not _FLOAT32_TINY <= abs(value) <= _FLOAT32_MAX:
         raise ValueError(
-            f"Argument `{name}` must be 0 or between {float(_FLOAT32.tiny):.3g} and "
-            f"{float(_FLOAT32.max):.3g} in magnitude: it is computed in float32, "
+            f"Argument `{name}` must be 0 or between {_FLOAT32_TINY:.3g} and "
+            f"{_FLOAT32_MAX:.3g} in magnitude: it is computed in float32, "
             f"where it would {'overflow' if abs(value) > 1 else 'underflow'}. "
             f"Received: {name}={value!r}")
     if minimum is not None:
