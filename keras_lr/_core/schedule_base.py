@@ -8,6 +8,8 @@ from keras import ops
 
 from keras_lr import _validation
 
+__all__ = ["as_float_step", "check_schedule_or_number", "deserialize_child", "evaluate", "power", "serialize_child"]
+
 LearningRateSchedule = keras.optimizers.schedules.LearningRateSchedule
 
 

@@ -20,6 +20,8 @@ from keras_lr.finder.sweep import validate_finder_args
 from keras_lr.finder.suggestions import DEFAULT_METHOD
 from keras_lr.finder.suggestions import UnreliableCurveError
 
+__all__ = ["find_lr"]
+
 # Measured: see `benchmarks/finder_quality.py` and docs/lr_finder.md.
 DEFAULT_REPEATS = 3
 

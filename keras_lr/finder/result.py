@@ -11,6 +11,8 @@ from keras_lr import _validation
 from keras_lr._core.batch_loss import BiasCorrectedAverage
 from keras_lr.finder import suggestions as _suggestions
 
+__all__ = ["LRFinderResult", "smooth"]
+
 
 def smooth(losses, beta):
     """Bias-corrected moving average of a curve; from the first non-finite

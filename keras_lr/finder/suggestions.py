@@ -8,6 +8,8 @@ curve that gives no reliable answer raises `UnreliableCurveError` (a
 
 import numpy as np
 
+__all__ = ["UnreliableCurveError", "clean_curve", "minimum", "slide", "steep", "valley"]
+
 MIN_POINTS = 10
 # The default of `LRFinderResult.suggestion`: the only method within half a
 # decade of the best constant LR on every task of `benchmarks/finder_quality.py`

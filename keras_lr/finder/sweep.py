@@ -8,6 +8,8 @@ from keras import ops
 
 from keras_lr import _validation
 
+__all__ = ["LRSweep", "sweep_values", "validate_finder_args", "validate_sweep"]
+
 SWEEP_MODES = ("exponential", "linear")
 DEFAULT_NUM_STEPS = 300
 DEFAULT_SMOOTHING = 0.9

@@ -8,6 +8,8 @@ from keras_lr._core import keras_private
 from keras_lr._core.learning_rate import innermost_optimizer as learning_rate_owner
 from keras_lr.optimizers._wrapper import OptimizerWrapper
 
+__all__ = ["Hypergradient"]
+
 
 @keras.saving.register_keras_serializable(package="keras_lr")
 class Hypergradient(OptimizerWrapper):

@@ -14,6 +14,8 @@ from keras_lr import _validation
 from keras_lr._core import keras_private
 from keras_lr.optimizers.lr_multiplier import owning_layers
 
+__all__ = ["discriminative", "layerwise_decay"]
+
 
 def discriminative(model, lr_range, groups=None):
     """Discriminative learning rates: spread from the bottom group to the head.

@@ -14,6 +14,8 @@ from keras_lr.schedules._common import deserialize_child
 from keras_lr.schedules._common import evaluate
 from keras_lr.schedules._common import serialize_child
 
+__all__ = ["LRMultiplier", "layer_names", "owning_layers"]
+
 # Modules whose `_apply_weight_decay` is Keras's standard decoupled decay,
 # `variable -= variable * weight_decay * learning_rate`.
 _STANDARD_DECAY_MODULES = (

@@ -12,6 +12,8 @@ from keras_lr.schedules._common import deserialize_child
 from keras_lr.schedules._common import evaluate
 from keras_lr.schedules._common import serialize_child
 
+__all__ = ["ScheduledMomentum"]
+
 
 @keras.saving.register_keras_serializable(package="keras_lr")
 class ScheduledMomentum(OptimizerWrapper):

@@ -13,6 +13,8 @@ from keras import ops
 from keras_lr import _validation
 from keras_lr.schedules import _common
 
+__all__ = ["CyclicalLearningRate", "ExponentialCyclicalLearningRate", "Triangular2CyclicalLearningRate", "TriangularCyclicalLearningRate"]
+
 
 def _scale_fn_problem(scale_fn):
     """Why `scale_fn` cannot be saved and loaded again, or None if it can."""

@@ -6,6 +6,8 @@ from keras import ops
 from keras_lr import _validation
 from keras_lr.schedules import _common
 
+__all__ = ["Join"]
+
 
 @keras.saving.register_keras_serializable(package="keras_lr")
 class Join(keras.optimizers.schedules.LearningRateSchedule):

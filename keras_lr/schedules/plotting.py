@@ -8,6 +8,8 @@ from keras import ops
 from keras_lr import _optional, _validation
 from keras_lr.schedules import _common
 
+__all__ = ["plot_schedule", "schedule_values"]
+
 
 def schedule_values(schedule, steps):
     """Evaluates a schedule (or a constant) at the given steps.

@@ -8,6 +8,8 @@ from keras import ops
 from keras_lr import _validation
 from keras_lr.schedules import _common
 
+__all__ = ["Warmup"]
+
 _SHAPES = ("linear", "cosine", "exponential")
 
 

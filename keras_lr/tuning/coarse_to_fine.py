@@ -18,6 +18,8 @@ from keras_lr.tuning.results import rank
 from keras_lr.tuning.results import REASON_FILE
 from keras_lr.tuning.results import failure_reason
 
+__all__ = ["CoarseToFine", "CoarseToFineOracle", "decade_points", "next_point"]
+
 STAGE = "keras_lr/stage"
 COARSE, REFINE = "coarse", "refine"
 # Where the next point goes, as a fraction of the larger gap next to the best.

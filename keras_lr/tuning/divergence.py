@@ -10,6 +10,8 @@ from keras_lr._core.batch_loss import DivergenceRule
 from keras_lr._core.batch_loss import RecentLoss
 from keras_lr.tuning._kt import errors
 
+__all__ = ["DivergenceStop", "validate_factor", "with_divergence_stop"]
+
 
 @keras.saving.register_keras_serializable(package="keras_lr")
 class DivergenceStop(keras.callbacks.Callback):

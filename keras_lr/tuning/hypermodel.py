@@ -11,6 +11,8 @@ from keras_lr.tuning._kt import kt
 from keras_lr.tuning.divergence import validate_factor
 from keras_lr.tuning.divergence import with_divergence_stop
 
+__all__ = ["LRHyperModel", "steps_per_epoch"]
+
 LEARNING_RATE = "learning_rate"
 SCHEDULE = "schedule"
 

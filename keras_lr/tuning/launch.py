@@ -24,6 +24,8 @@ import subprocess
 import sys
 import time
 
+__all__ = ["free_port", "launch", "main", "visible_gpus"]
+
 
 def free_port(host="127.0.0.1"):
     """A TCP port nothing listens on now."""

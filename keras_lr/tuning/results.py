@@ -5,6 +5,8 @@ import os
 
 from keras_lr.tuning._kt import TrialStatus
 
+__all__ = ["best_hyperparameters", "completed_trials", "failed_trials", "failure_reason", "rank"]
+
 # keras-tuner's chief/worker protocol does not carry a trial's message, so
 # the worker that ran a failed trial also writes the reason into the trial's
 # directory (see `CoarseToFine.on_trial_end`).

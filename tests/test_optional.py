@@ -1,0 +1,26 @@
+"""Install hints name only extras and packages that exist."""
+
+import configparser
+import pathlib
+import re
+
+import pytest
+
+from keras_lr import _optional
+
+SETUP = pathlib.Path(__file__).resolve().parents[1] / "setup.cfg"
+
+
+def test_hints_name_real_extras():
+    config = configparser.ConfigParser()
+    config.read(SETUP)
+    extras = set(config["options.extras_require"])
+    for module in ("tensorflow", "matplotlib", "keras_tuner", "somepkg"):
+        hint = _optional.install_hint(module)
+        for extra in re.findall(r"\[(\w+)\]", hint) + re.findall(r"the `(\w+)` extra", hint):
+            assert extra in extras, (module, hint)
+
+
+def test_missing_module_error_says_how_to_install():
+    with pytest.raises(ImportError, match=r"needs `no_such_module_x`.*pip install no_such_module_x"):
+        _optional.import_optional("no_such_module_x.sub", "A feature")
