@@ -47,7 +47,7 @@ def test_optimizer_internals(fresh_session):
     assert [kp.variable_index(optimizer, v) for v in variables] == [0, 1]
     assert kp.use_weight_decay(optimizer, variables[0])
     kp.check_variables_are_known(optimizer, variables)
-    grads = [ops.ones_like(v) for v in variables]
+    grads = [ops.ones(v.shape) for v in variables]
     filtered, kept = kp.filter_empty_gradients(optimizer, [grads[0], None], variables)
     assert len(filtered) == len(kept) == 1
     grads2, vars2 = kp.overwrite_variables_with_gradients(optimizer, grads, variables)

@@ -41,6 +41,7 @@ def innermost_optimizer(optimizer):
 
 
 def strategy_scope(model):
+    """The model's distribution-strategy scope, or a null context."""
     strategy = getattr(model, "distribute_strategy", None)
     return strategy.scope() if strategy is not None else contextlib.nullcontext()
 
@@ -234,10 +235,11 @@ class LearningRate:
         if self.is_variable():
             self.slot.assign(target)  # the next JAX step re-reads it
         else:
-            controlled = self.controlled(model)
+            installed = isinstance(self.slot, ControlledSchedule)
+            controlled = self.controlled(model)  # traces the step again if new
             scale = float(ops.convert_to_numpy(controlled.scale))
             controlled.scale.assign(scale * target / old)
-            if keras.backend.backend() == "jax":
+            if installed and keras.backend.backend() == "jax":
                 # A schedule's variable is a constant of the traced JAX step.
                 model.make_train_function(force=True)
         return old, self.current(model)

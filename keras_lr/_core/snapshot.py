@@ -14,13 +14,12 @@ built by the first training step); `keras_lr.find_lr` builds such a model
 from its data first.
 """
 
-import contextlib
-
 import numpy as np
 from keras import ops
 
 from keras_lr._core import keras_private
 from keras_lr._core.learning_rate import LearningRate
+from keras_lr._core.learning_rate import strategy_scope
 
 __all__ = ["MODEL_ATTRIBUTES", "TrainingState", "build_optimizer", "sync_jax_state"]
 
@@ -42,9 +41,7 @@ def build_optimizer(model):
     optimizer = getattr(model, "optimizer", None)
     if optimizer is None or optimizer.built or not model.built:
         return
-    strategy = getattr(model, "distribute_strategy", None)
-    scope = strategy.scope() if strategy is not None else contextlib.nullcontext()
-    with scope:
+    with strategy_scope(model):
         optimizer.build(model.trainable_variables)
 
 
@@ -88,10 +85,11 @@ class TrainingState:
         self.built = built
 
     @classmethod
-    def capture(cls, model):
+    def capture(cls, model, variables=None):
+        """Snapshots `model`; with `variables`, only those variables' values."""
         sync_jax_state(model)
         build_optimizer(model)
-        variables = tracked_variables(model)
+        variables = tracked_variables(model) if variables is None else list(variables)
         values = [np.array(ops.convert_to_numpy(v), copy=True) for v in variables]
         attributes = {
             name: getattr(model, name) for name in MODEL_ATTRIBUTES
@@ -102,14 +100,6 @@ class TrainingState:
             learning_rate = LearningRate(model.optimizer).slot
         return cls(model, variables, values, attributes, learning_rate,
                    built=bool(model.built))
-
-    def metrics_only(self):
-        """This snapshot reduced to the metrics' variables."""
-        metrics = {id(v) for v in getattr(self.model, "metrics_variables", [])}
-        pairs = [(v, value) for v, value in zip(self._variables, self._values)
-                 if id(v) in metrics]
-        return TrainingState(self.model, [v for v, _ in pairs], [x for _, x in pairs],
-                             {}, self._learning_rate, self.built)
 
     def replace_values(self, other):
         """Takes the values of the variables `other` (an earlier snapshot of

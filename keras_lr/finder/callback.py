@@ -102,7 +102,8 @@ class LRFinder(keras.callbacks.Callback):
         self._state = None
         # The metrics as they are before `fit` resets them for the epoch; the
         # rest is captured at the first batch.
-        self._metrics = TrainingState.capture(model)
+        self._metrics = TrainingState.capture(
+            model, variables=getattr(model, "metrics_variables", []))
         self._steps = 0
         self._begin = 0
         self._lrs, self._losses, self._val_losses = [], [], []
@@ -115,7 +116,7 @@ class LRFinder(keras.callbacks.Callback):
         # listed after this callback has loaded its backup by now.
         model = self.model
         self._state = TrainingState.capture(model)
-        self._state.replace_values(self._metrics.metrics_only())
+        self._state.replace_values(self._metrics)
         learning_rate = LearningRate(model.optimizer)
         first_step = learning_rate.step(model)
         self._sweep = _sweep.LRSweep(self.start_lr, self.end_lr, self.num_steps,

@@ -1,11 +1,11 @@
 """`LRHyperModel`: a keras-tuner hypermodel that tunes the learning rate."""
 
-import contextlib
 import math
 
 import keras
 
 from keras_lr import _validation
+from keras_lr._core.learning_rate import strategy_scope
 from keras_lr.schedules import OneCycle
 from keras_lr.tuning._kt import kt
 from keras_lr.tuning.divergence import validate_factor
@@ -245,8 +245,7 @@ class LRHyperModel(kt.HyperModel):
         # In the model's strategy scope: `fit` recompiles outside the scope
         # keras-tuner builds in (`distribution_strategy=`), and an optimizer
         # made outside it cannot update mirrored variables.
-        strategy = getattr(model, "distribute_strategy", None)
-        with strategy.scope() if strategy is not None else contextlib.nullcontext():
+        with strategy_scope(model):
             model.compile(
                 optimizer=self._make_optimizer(learning_rate=learning_rate, **kwargs),
                 loss=self.loss, metrics=self.metrics, **self.compile_kwargs)
