@@ -28,6 +28,9 @@ __all__ = [
     "clip_gradients",
     "filter_empty_gradients",
     "flatten_layers",
+    "has_standard_weight_decay",
+    "own_weight_decay",
+    "update_each",
     "jax_state_sync",
     "learning_rate_slot",
     "loss_tracker_totals",
@@ -105,17 +108,56 @@ def backend_update_step(optimizer, grads, variables, learning_rate):
 
 
 def update_moving_average(optimizer):
-    """The optimizer's EMA of the model variables (`use_ema=True`)."""
-    optimizer._update_model_variables_moving_average(optimizer._trainable_variables)
-    if optimizer.ema_overwrite_frequency:
-        from keras import ops
+    """The optimizer's EMA of the model variables (`use_ema=True`), and the
+    overwrite every `ema_overwrite_frequency` steps, as Keras's backends do
+    (written with `ops.where`, which every backend compiles)."""
+    from keras import ops
 
-        ops.cond(
-            (optimizer.iterations + 1) % optimizer.ema_overwrite_frequency == 0,
-            lambda: optimizer._overwrite_model_variables_with_average_value(
-                optimizer._trainable_variables),
-            lambda: None,
-        )
+    variables = optimizer._trainable_variables
+    optimizer._update_model_variables_moving_average(variables)
+    if optimizer.ema_overwrite_frequency:
+        overwrite = ops.equal(
+            (optimizer.iterations + 1) % optimizer.ema_overwrite_frequency, 0)
+        for variable, average in zip(variables, optimizer._model_variables_moving_average):
+            if average is not None:
+                variable.assign(ops.where(overwrite, average, variable))
+
+
+def own_weight_decay(optimizer, variables):
+    """The optimizer's own weight-decay pass (at its own learning rate)."""
+    optimizer._apply_weight_decay(variables)
+
+
+def has_standard_weight_decay(optimizer):
+    """Whether `_apply_weight_decay` is Keras's decoupled
+    `variable -= variable * weight_decay * learning_rate` (not overridden by
+    the optimizer, as Muon does)."""
+    for cls in type(optimizer).__mro__:
+        if "_apply_weight_decay" in vars(cls):
+            return cls.__module__.startswith(
+                ("keras.src.optimizers.base_optimizer", "keras.src.backend."))
+    return False
+
+
+def update_each(optimizer, variables, fn, *args):
+    """Calls `fn(variable, *args)` for each variable the way the backend
+    updates optimizer-owned variables: on TensorFlow through `tf.distribute`
+    (in cross-replica context, `args` passed through the merge call, as
+    Keras's own weight decay does); elsewhere directly."""
+    if keras.backend.backend() != "tensorflow":
+        for variable in variables:
+            fn(variable, *args)
+        return
+    import tensorflow as tf
+
+    def merged(distribution, variables, *args):
+        for variable in variables:
+            if isinstance(variable, keras.Variable):
+                variable = variable.value
+            distribution.extended.update(variable, fn, args=args, group=False)
+
+    tf.__internal__.distribute.interim.maybe_merge_call(
+        merged, optimizer._distribution_strategy, variables, *args)
 
 
 # ---- models -------------------------------------------------------------------

@@ -1,28 +1,46 @@
 """`OptimizerWrapper`: the delegation shared by keras-lr's optimizer wrappers.
 
 A wrapper is a Keras optimizer that owns another one (`inner_optimizer`) and
-forwards everything to it, the way `keras.optimizers.LossScaleOptimizer` does:
-one optimizer state (the inner one's slots and `iterations`), the inner
-learning rate (float or schedule), one checkpoint. What a wrapper changes, it
-changes inside the inner optimizer's own update, by hooking the *innermost*
-optimizer's per-variable `update_step` (see `hook`). Wrappers nest, with each
-other and inside a `LossScaleOptimizer` (`mixed_float16`).
+forwards its state to it, the way `keras.optimizers.LossScaleOptimizer` does:
+one optimizer state (the innermost optimizer's slots and `iterations`), the
+inner learning rate (float or schedule), one checkpoint. It never replaces a
+method of the optimizer it wraps: the outermost wrapper runs the update
+itself (`apply`), with Keras's own pieces (the gradient filtering, clipping,
+the backend's per-variable update step at a given learning rate, EMA,
+constraints), and each wrapper of the chain says what it changes:
+
+- `_multiplier(variable)`: a factor on that variable's learning rate (a
+  float, or a step value); variables with the same factors are updated
+  together, with one call of the backend's update step at their learning
+  rate (`keras_lr._core.keras_private.backend_update_step`), so the torch
+  backend's bulk update and TensorFlow's `tf.distribute` update stay Keras's;
+- `_update(base, grads, variables, update)`: code around the rest of the
+  update (a scheduled momentum, the hypergradient's learning-rate step);
+- `_before_apply(base)`: per-step values, evaluated once per step into an
+  optimizer variable (`add_step_value`).
+
+So the wrapped optimizer, used alone afterwards, updates exactly as an
+optimizer that was never wrapped. Wrappers nest with each other in any order
+and inside a `LossScaleOptimizer` (`mixed_float16`); a `LossScaleOptimizer`
+inside a wrapper is refused (Keras wraps the outermost optimizer itself).
 """
 
 import keras
+from keras import ops
 
 from keras_lr import _validation
 from keras_lr._core import keras_private
 from keras_lr._core.learning_rate import innermost_optimizer as learning_rate_owner
 
+__all__ = ["OptimizerWrapper"]
+
 
 class OptimizerWrapper(keras.optimizers.Optimizer):
     """Base class: a Keras optimizer that delegates to `inner_optimizer`.
 
-    Subclasses implement `_install_hooks(base)` (called once, at build, with
-    the innermost optimizer built), optionally `_before_apply(base)` (called
-    once per step, before the inner update: the place to evaluate a schedule
-    once into a variable that the hooks read), and `get_config`.
+    Subclasses implement any of `_multiplier(variable)`,
+    `_update(base, grads, variables, update)`, `_before_apply(base)` and
+    `_build_own_variables()`, and `get_config`.
 
     Args:
         optimizer: The Keras optimizer to wrap.
@@ -33,11 +51,23 @@ class OptimizerWrapper(keras.optimizers.Optimizer):
         _validation.require_type(
             "optimizer", optimizer, keras.optimizers.Optimizer,
             "a Keras optimizer instance (e.g. `keras.optimizers.Adam()`)")
+        if isinstance(optimizer, keras.optimizers.LossScaleOptimizer):
+            raise ValueError(
+                "Argument `optimizer` must not be a LossScaleOptimizer: wrap the "
+                "optimizer itself; with `mixed_float16`, `model.compile` puts the "
+                "keras-lr wrapper inside a LossScaleOptimizer on its own. "
+                f"Received: optimizer={optimizer!r}")
         if getattr(optimizer, "_keras_lr_wrapped_by", None) is not None:
             raise ValueError(
                 "Argument `optimizer` is already wrapped by "
                 f"{optimizer._keras_lr_wrapped_by!r}: wrap the wrapper, or a "
                 f"new optimizer. Received: optimizer={optimizer!r}")
+        base = learning_rate_owner(optimizer)
+        for setting in ("gradient_accumulation_steps",):
+            if getattr(base, setting, None):
+                raise ValueError(
+                    f"keras-lr's optimizer wrappers do not support `{setting}` "
+                    f"yet. Received: {setting}={getattr(base, setting)!r}")
         super().__init__(learning_rate=0.0, name=name)
         # The base class made a placeholder learning-rate variable; the
         # learning rate is the inner optimizer's.
@@ -47,8 +77,13 @@ class OptimizerWrapper(keras.optimizers.Optimizer):
 
     # -- what the wrapper changes -------------------------------------------
 
-    def _install_hooks(self, base):
-        pass
+    def _multiplier(self, variable):
+        """The factor on `variable`'s learning rate (float or step value)."""
+        return 1.0
+
+    def _update(self, base, grads, variables, update):
+        """Runs `update(grads, variables)`, the rest of the step."""
+        update(grads, variables)
 
     def _before_apply(self, base):
         pass
@@ -60,7 +95,7 @@ class OptimizerWrapper(keras.optimizers.Optimizer):
         """A float32 scalar variable of this optimizer, set once per step.
 
         Assigned in `_before_apply` (replica context: every replica computes
-        the same value, the first one's is kept) and read by the hooks, so a
+        the same value, the first one's is kept) and read in the update, so a
         schedule is evaluated once per step instead of once per variable. As
         an optimizer variable it is part of the (JAX) training state.
         """
@@ -68,26 +103,26 @@ class OptimizerWrapper(keras.optimizers.Optimizer):
             shape=(), dtype="float32", initializer="zeros",
             aggregation="only_first_replica", name=name)
 
-    @staticmethod
-    def hook(base, method_name, make_replacement):
-        """Replaces `base.<method_name>` (an instance attribute) by a wrapper.
+    # -- the chain ------------------------------------------------------------
 
-        `make_replacement(previous)` receives the current bound method (the
-        class's, or another wrapper's hook) and returns the replacement, which
-        must call `previous` to keep the chain.
-        """
-        previous = getattr(base, method_name)
-        object.__setattr__(base, method_name, make_replacement(previous))
-
-    # -- delegation ---------------------------------------------------------
+    def _chain(self):
+        """The wrappers from this one inwards (outermost first)."""
+        chain, optimizer = [], self
+        while isinstance(optimizer, OptimizerWrapper):
+            chain.append(optimizer)
+            optimizer = optimizer.inner_optimizer
+        return chain
 
     def build(self, var_list):
         if self.built:
             return
         self.inner_optimizer.build(var_list)
         self._build_own_variables()
-        self._install_hooks(learning_rate_owner(self.inner_optimizer))
+        self._check_inner(learning_rate_owner(self.inner_optimizer))
         super().build(var_list)
+
+    def _check_inner(self, base):
+        """Called once at build, with the innermost optimizer built."""
 
     def _build_on_first_apply(self, trainable_variables):
         if self.built:
@@ -100,9 +135,45 @@ class OptimizerWrapper(keras.optimizers.Optimizer):
         self.build(list(trainable_variables))
 
     def apply(self, grads, trainable_variables=None):
+        """Updates the variables: Keras's `apply`, run for the innermost
+        optimizer with each variable's learning rate as the chain sets it."""
         self._build_on_first_apply(trainable_variables)
-        self._before_apply(learning_rate_owner(self.inner_optimizer))
-        self.inner_optimizer.apply(grads, trainable_variables)
+        base = learning_rate_owner(self)
+        chain = self._chain()
+        for wrapper in chain:
+            wrapper._before_apply(base)
+        if len(grads) == 0:
+            return
+        variables = (keras_private.trainable_variables(base)
+                     if trainable_variables is None else list(trainable_variables))
+        keras_private.check_variables_are_known(base, variables)
+        grads, variables = keras_private.filter_empty_gradients(base, list(grads), variables)
+        grads, variables = keras_private.overwrite_variables_with_gradients(
+            base, grads, variables)
+        factors = {id(v): _factors(chain, v) for v in variables}
+        # A frozen variable (a multiplier of 0) takes no part in the step.
+        kept = [(g, v) for g, v in zip(grads, variables) if not _frozen(factors[id(v)])]
+        grads, variables = [g for g, _ in kept], [v for _, v in kept]
+        if grads:
+            scale = base.loss_scale_factor
+            if scale is not None:
+                grads = [g / scale for g in grads]
+
+            def update(grads, variables):
+                grads = keras_private.clip_gradients(base, grads)
+                _grouped_update(base, grads, variables, factors)
+                if base.use_ema:
+                    keras_private.update_moving_average(base)
+
+            for wrapper in reversed(chain):  # the outermost wraps the others
+                update = _around(wrapper, base, update)
+            update(grads, variables)
+            for variable in variables:
+                if variable.constraint is not None:
+                    variable.assign(variable.constraint(variable))
+        base.iterations.assign_add(1)
+
+    # -- delegation ---------------------------------------------------------
 
     @property
     def variables(self):
@@ -149,3 +220,59 @@ class OptimizerWrapper(keras.optimizers.Optimizer):
     def _deserialize_inner(config, custom_objects=None):
         return keras.saving.deserialize_keras_object(
             config, custom_objects=custom_objects)
+
+
+def _around(wrapper, base, update):
+    return lambda grads, variables: wrapper._update(base, grads, variables, update)
+
+
+def _factors(chain, variable):
+    """The non-unit learning-rate factors the chain gives `variable`."""
+    factors = []
+    for wrapper in chain:
+        factor = wrapper._multiplier(variable)
+        if not (isinstance(factor, float) and factor == 1.0):
+            factors.append(factor)
+    return tuple(factors)
+
+
+def _frozen(factors):
+    return any(isinstance(f, float) and f == 0.0 for f in factors)
+
+
+def _key(factors):
+    return tuple(f if isinstance(f, float) else id(f) for f in factors)
+
+
+def _grouped_update(base, grads, variables, factors):
+    """The backend's update of `variables`, one call per distinct learning
+    rate, with Keras's decoupled weight decay at that rate first."""
+    groups = {}
+    for grad, variable in zip(grads, variables):
+        entry = groups.setdefault(_key(factors[id(variable)]),
+                                  (factors[id(variable)], [], []))
+        entry[1].append(grad)
+        entry[2].append(variable)
+    learning_rate = base.learning_rate
+    standard_decay = keras_private.has_standard_weight_decay(base)
+    if base.weight_decay is not None and not standard_decay:
+        # The optimizer's own decay (Muon): only unscaled rates reach here
+        # (LRMultiplier refuses other multipliers at build).
+        keras_private.own_weight_decay(base, variables)
+    for group_factors, group_grads, group_variables in groups.values():
+        rate = learning_rate
+        for factor in group_factors:
+            rate = ops.multiply(ops.cast(rate, "float32"), ops.cast(factor, "float32"))
+        if base.weight_decay is not None and standard_decay:
+            decayed = [v for v in group_variables if keras_private.use_weight_decay(base, v)]
+            if decayed:
+                keras_private.update_each(base, decayed, _decay, rate,
+                                          ops.convert_to_tensor(base.weight_decay))
+        keras_private.backend_update_step(base, group_grads, group_variables, rate)
+
+
+def _decay(variable, learning_rate, weight_decay):
+    """Keras's decoupled weight decay at `learning_rate`."""
+    lr = ops.cast(learning_rate, variable.dtype)
+    wd = ops.cast(weight_decay, variable.dtype)
+    variable.assign_sub(variable * wd * lr)

@@ -165,22 +165,18 @@ class Hypergradient(OptimizerWrapper):
             # The initial rate, the warm-up's ceiling (set at the first step).
             self._warmup_target = self.add_step_value("warmup_target")
 
-    def apply(self, grads, trainable_variables=None):
-        self._build_on_first_apply(trainable_variables)
-        base = learning_rate_owner(self.inner_optimizer)
+    def _update(self, base, grads, variables, update):
         lr = keras_private.learning_rate_slot(base)
         if not isinstance(lr, keras.Variable):
             _check_not_controlled(lr)
             # The LR finder's temporary sweep owns the rate: plain updates.
-            self.inner_optimizer.apply(grads, trainable_variables)
+            update(grads, variables)
             return
-        variables = (keras_private.trainable_variables(base) if trainable_variables is None
-                     else list(trainable_variables))
         directions = [self._directions[keras_private.variable_index(base, v)] for v in variables]
-        # 1. The hypergradient step on the learning rate.
-        scale = self.inner_optimizer.loss_scale_factor
+        # 1. The hypergradient step on the learning rate (the gradients are
+        # unscaled already).
         multiplicative = self.rule == "multiplicative"
-        pairs = [(g, d) for g, d in zip(grads, directions) if g is not None]
+        pairs = list(zip(grads, directions))
         if multiplicative and pairs:
             # |g| needs the whole gradient: sum the replicas' parts first
             # (the additive rule only needs the sum of per-replica dots).
@@ -196,9 +192,6 @@ class Hypergradient(OptimizerWrapper):
             if multiplicative:
                 g_norm = g_norm + ops.sum(g * g)
                 u_norm = u_norm + ops.sum(d * d)
-        if scale is not None:
-            dot = dot / scale
-            g_norm = g_norm / (scale * scale)
         lr_before = ops.cast(lr, "float32")
         if multiplicative:
             cosine = dot / ops.maximum(ops.sqrt(g_norm * u_norm), 1e-30)
@@ -212,10 +205,10 @@ class Hypergradient(OptimizerWrapper):
         if self.max_lr is not None:
             new_lr = ops.minimum(new_lr, self.max_lr)
         lr.assign(ops.cast(new_lr, lr.dtype))
-        # 2. The wrapped optimizer's update at the new rate, recorded.
+        # 2. The rest of the update at the new rate, recorded.
         for v, d in zip(variables, directions):
             d.assign(v)
-        self.inner_optimizer.apply(grads, trainable_variables)
+        update(grads, variables)
         inverse = 1.0 / ops.maximum(ops.cast(lr, "float32"), 1e-30)
         for v, d in zip(variables, directions):
             d.assign((d - v) * ops.cast(inverse, d.dtype))

@@ -4,10 +4,10 @@ import collections.abc
 import re
 
 import keras
-from keras import ops
 
 from keras_lr._core import keras_private
 from keras_lr.optimizers._wrapper import OptimizerWrapper
+from keras_lr.optimizers._wrapper import learning_rate_owner
 from keras_lr.schedules._common import LearningRateSchedule
 from keras_lr.schedules._common import check_schedule_or_number
 from keras_lr.schedules._common import deserialize_child
@@ -16,12 +16,6 @@ from keras_lr.schedules._common import serialize_child
 
 __all__ = ["LRMultiplier", "layer_names", "owning_layers"]
 
-# Modules whose `_apply_weight_decay` is Keras's standard decoupled decay,
-# `variable -= variable * weight_decay * learning_rate`.
-_STANDARD_DECAY_MODULES = (
-    "keras.src.optimizers.base_optimizer",
-    "keras.src.backend.",
-)
 
 
 def layer_names(variables):
@@ -197,11 +191,10 @@ class LRMultiplier(OptimizerWrapper):
             self.add_step_value(f"multiplier_{i}") for i in range(len(schedules))))
 
     def _before_apply(self, base):
-        self._clear_scaled()  # set by `_install_hooks`, which build runs first
         for schedule, variable in zip(self._schedules, self._schedule_values):
             variable.assign(evaluate(schedule, base.iterations))
 
-    def _install_hooks(self, base):
+    def _check_inner(self, base):
         variables = keras_private.trainable_variables(base)
         selected = [self._select(v) for v in variables]
         used = {key for key, _ in selected}
@@ -216,55 +209,19 @@ class LRMultiplier(OptimizerWrapper):
                 f"{[v.path for v in variables]}")
         # Floats stay Python floats; a schedule is read from its step variable.
         value_of = {id(s): v for s, v in zip(self._schedules, self._schedule_values)}
-        table = [value_of.get(id(value), value) for _, value in selected]
-        # Keras applies decoupled weight decay to every variable before the
-        # update, with the unscaled learning rate; it moves into the update
-        # (same formula, same order for each variable) with the scaled one.
-        decays = base.weight_decay is not None
-        if decays and not _standard_decay(base):
-            if any(not _is_one(m) for m in table):
-                raise ValueError(
-                    f"{type(base).__name__} applies its own weight decay, "
-                    "which LRMultiplier cannot scale; set `weight_decay=None` "
-                    "or use multipliers of 1.")
-            decays = False
-        decay_mask = [decays and keras_private.use_weight_decay(base, v) for v in variables]
+        table = tuple(value_of.get(id(value), value) for _, value in selected)
+        if base.weight_decay is not None and not keras_private.has_standard_weight_decay(
+                base) and any(not _is_one(m) for m in table):
+            raise ValueError(
+                f"{type(base).__name__} applies its own weight decay, "
+                "which LRMultiplier cannot scale; set `weight_decay=None` "
+                "or use multipliers of 1.")
+        # Plain Python state, out of Keras's attribute tracking.
+        object.__setattr__(self, "_table", table)
 
-        # One scaled learning rate per distinct multiplier and step, shared
-        # by the variables that use it (a step of a 10-layer MLP is a few
-        # milliseconds, and each op in it costs microseconds). The cache is
-        # emptied by `_before_apply`, at the start of every step (eager) or
-        # trace (graph), so a value of another step or graph is never reused;
-        # it is a closure, out of reach of Keras's attribute tracking.
-        cache = {}
-        self._clear_scaled = cache.clear
-
-        def scale(learning_rate, multiplier):
-            key = (id(learning_rate),
-                   multiplier if isinstance(multiplier, float) else id(multiplier))
-            if key not in cache:  # the entry holds the LR, so its id stays unique
-                cache[key] = (learning_rate, ops.multiply(
-                    ops.cast(learning_rate, "float32"), ops.cast(multiplier, "float32")))
-            return cache[key][1]
-
-        def make_update_step(previous):
-            def update_step(gradient, variable, learning_rate):
-                index = keras_private.variable_index(base, variable)
-                multiplier = table[index]
-                if _is_zero(multiplier):
-                    return None
-                if not _is_one(multiplier):
-                    learning_rate = scale(learning_rate, multiplier)
-                if decay_mask[index]:
-                    lr = ops.cast(learning_rate, variable.dtype)
-                    wd = ops.cast(base.weight_decay, variable.dtype)
-                    base.assign_sub(variable, variable * wd * lr)
-                return previous(gradient, variable, learning_rate)
-            return update_step
-
-        self.hook(base, "update_step", make_update_step)
-        if decays:
-            self.hook(base, "_apply_weight_decay", lambda previous: _no_decay)
+    def _multiplier(self, variable):
+        return self._table[keras_private.variable_index(
+            learning_rate_owner(self), variable)]
 
     def get_config(self):
         return {
@@ -288,21 +245,5 @@ class LRMultiplier(OptimizerWrapper):
         return cls(**config)
 
 
-def _no_decay(variables):
-    """Keras's separate weight-decay pass, now done inside the update."""
-    return None
-
-
-def _is_zero(multiplier):
-    return isinstance(multiplier, float) and multiplier == 0
-
-
 def _is_one(multiplier):
     return isinstance(multiplier, float) and multiplier == 1
-
-
-def _standard_decay(optimizer):
-    for cls in type(optimizer).__mro__:
-        if "_apply_weight_decay" in vars(cls):
-            return cls.__module__.startswith(_STANDARD_DECAY_MODULES)
-    return False

@@ -1,5 +1,7 @@
 """`ScheduledMomentum`: momentum (or Adam's `beta_1`) as a schedule, in-graph."""
 
+import functools
+
 import keras
 from keras import ops
 
@@ -112,45 +114,30 @@ class ScheduledMomentum(OptimizerWrapper):
             value = ops.divide(value, ops.cast(base.momentum, "float32"))
         self._value.assign(value)
 
-    def _install_hooks(self, base):
+    def _update(self, base, grads, variables, update):
         value = self._value
         if self._attribute == "momentum":
-            constant = float(base.momentum)
-
-            def make_update_step(previous):
-                def update_step(gradient, variable, learning_rate):
-                    # Keras: m = c * m - lr * g. With m rescaled by
-                    # momentum(t) / c first, that is momentum(t) * m - lr * g.
-                    ratio = ops.cast(value, variable.dtype)
-                    m = base.momentums[keras_private.variable_index(base, variable)]
-                    base.assign(m, ops.multiply(m, ratio))
-                    result = previous(gradient, variable, learning_rate)
-                    if base.nesterov:
-                        # Keras added c * m_new; the schedule wants
-                        # momentum(t) * m_new = c * ratio * m_new.
-                        base.assign_add(variable, ops.multiply(
-                            m, ops.multiply(constant, ops.subtract(ratio, 1.0))))
-                    return result
-                return update_step
-
-            self.hook(base, "update_step", make_update_step)
+            # Keras: m = c * m - lr * g. With m rescaled by momentum(t) / c
+            # first, that is momentum(t) * m - lr * g.
+            momentums = [base.momentums[keras_private.variable_index(base, v)]
+                         for v in variables]
+            keras_private.update_each(base, momentums, _rescale, value)
+            update(grads, variables)
+            if base.nesterov:
+                # Keras added c * m_new; the schedule wants
+                # momentum(t) * m_new = c * ratio * m_new.
+                keras_private.update_each(
+                    base, variables, functools.partial(_nesterov, base, float(base.momentum)),
+                    value)
             return
-
+        # Every read of `beta_1` in this step's update sees the scheduled
+        # value; the float is put back at once (a value, not a method).
         constant = getattr(base, self._attribute)
-        attribute = self._attribute
-
-        def make_backend_update_step(previous):
-            def backend_update_step(grads, variables, learning_rate):
-                # Every read of `beta_1` in this step's update sees the
-                # scheduled value; the float is put back for `get_config`.
-                object.__setattr__(base, attribute, ops.convert_to_tensor(value))
-                try:
-                    return previous(grads, variables, learning_rate)
-                finally:
-                    object.__setattr__(base, attribute, constant)
-            return backend_update_step
-
-        self.hook(base, "_backend_update_step", make_backend_update_step)
+        object.__setattr__(base, self._attribute, ops.convert_to_tensor(value))
+        try:
+            update(grads, variables)
+        finally:
+            object.__setattr__(base, self._attribute, constant)
 
     def get_config(self):
         return {
@@ -166,3 +153,13 @@ class ScheduledMomentum(OptimizerWrapper):
             config["optimizer"], custom_objects)
         config["momentum"] = deserialize_child(config["momentum"])
         return cls(**config)
+
+
+def _rescale(momentum, ratio):
+    momentum.assign(ops.multiply(momentum, ops.cast(ratio, momentum.dtype)))
+
+
+def _nesterov(base, constant, variable, ratio):
+    m = base.momentums[keras_private.variable_index(base, variable)]
+    ratio = ops.cast(ratio, variable.dtype)
+    variable.assign_add(ops.multiply(m, ops.multiply(constant, ops.subtract(ratio, 1.0))))
