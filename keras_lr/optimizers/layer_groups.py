@@ -60,6 +60,7 @@ def discriminative(model, lr_range, groups=None):
 
     ```
     """
+    _require_model(model)
     if (not isinstance(lr_range, (tuple, list)) or len(lr_range) != 2):
         raise ValueError(
             "Argument `lr_range` must be a pair `(low, high)`. "
@@ -120,6 +121,7 @@ def layerwise_decay(model, decay, blocks=None):
 
     ```
     """
+    _require_model(model)
     decay = _validation.require_number(
         "decay", decay, minimum=0, maximum=1, min_inclusive=False)
     if blocks is None:
@@ -239,3 +241,8 @@ def _layer_key(model, layer):
     if selected == own:
         return layer.name
     return "|".join(re.escape(v.path) for v in layer.trainable_variables)
+
+
+def _require_model(model):
+    # (Built or not is `_resolve_groups`'s check.)
+    _validation.require_type("model", model, keras.Model, "a built `keras.Model`")

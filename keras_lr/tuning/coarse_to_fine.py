@@ -8,8 +8,10 @@ import numpy as np
 
 from keras_lr import _validation
 from keras_lr._core.keras_private import HashedValuesMixin
+from keras_lr.finder.result import LRFinderResult
 from keras_lr.tuning._kt import TrialStatus
 from keras_lr.tuning._kt import kt
+from keras_lr.tuning.divergence import require_finite_history
 from keras_lr.tuning.divergence import validate_factor
 from keras_lr.tuning.divergence import with_divergence_stop
 from keras_lr.tuning.hypermodel import LEARNING_RATE
@@ -88,6 +90,7 @@ class CoarseToFineOracle(HashedValuesMixin, kt.Oracle):
 
     def __init__(self, objective=None, max_trials=12, min_lr=None, max_lr=None,
                  refine="golden", tolerance=0.05, seed_range=None, seed_lr=None,
+                 seed_argument="seed_range",
                  separate_stages=False, hyperparameters=None, allow_new_entries=True,
                  tune_new_entries=True, seed=None, max_retries_per_trial=0,
                  max_consecutive_failed_trials=None):
@@ -102,6 +105,7 @@ class CoarseToFineOracle(HashedValuesMixin, kt.Oracle):
         self.refine = _validation.require_one_of("refine", refine, tuple(REFINE_RATIOS))
         self.tolerance = _validation.require_positive("tolerance", tolerance)
         self.seed_range = None
+        self._seed_argument = seed_argument
         if seed_range is not None:
             if len(seed_range) != 2 or not 0 < seed_range[0] < seed_range[1]:
                 raise ValueError(
@@ -135,6 +139,13 @@ class CoarseToFineOracle(HashedValuesMixin, kt.Oracle):
                 f"`max_lr` must be > `min_lr`. Received: min_lr={low!r}, max_lr={high!r}")
         if self.seed_range is not None and not (
                 low <= self.seed_range[0] and self.seed_range[1] <= high):
+            if self._seed_argument == "finder_result":
+                raise ValueError(
+                    "Argument `finder_result` suggests the range "
+                    f"{self.seed_range!r} (`suggest_range()`), which must lie inside "
+                    f"the search bounds ({low!r}, {high!r}): widen `min_lr` / "
+                    "`max_lr` (of CoarseToFine or the hypermodel), or run the "
+                    "finder on the same model and data.")
             raise ValueError(
                 f"Argument `seed_range` must lie inside the search bounds "
                 f"({low!r}, {high!r}). Received: seed_range={self.seed_range!r}")
@@ -347,6 +358,9 @@ class CoarseToFine(kt.Tuner):
         divergence_factor = validate_factor(divergence_factor)
         seed_range = seed_lr = None
         if finder_result is not None:
+            _validation.require_type(
+                "finder_result", finder_result, LRFinderResult,
+                "a `keras_lr.LRFinderResult` (what `keras_lr.find_lr` returns)")
             seed_range = finder_result.suggest_range()
             seed_lr = finder_result.suggestion()
             if not seed_range[0] <= seed_lr <= seed_range[1]:
@@ -358,6 +372,7 @@ class CoarseToFine(kt.Tuner):
         oracle = CoarseToFineOracle(
             objective=objective, max_trials=max_trials, min_lr=min_lr, max_lr=max_lr,
             refine=refine, tolerance=tolerance, seed_range=seed_range, seed_lr=seed_lr,
+            seed_argument="finder_result",
             separate_stages=coarse_epochs is not None or coarse_sample is not None,
             hyperparameters=hyperparameters, allow_new_entries=allow_new_entries,
             tune_new_entries=tune_new_entries, seed=seed,
@@ -367,6 +382,7 @@ class CoarseToFine(kt.Tuner):
         super().__init__(oracle, hypermodel, **kwargs)
         if self.hypermodel is not None and isinstance(self.oracle, CoarseToFineOracle):
             # (A worker's oracle is a client of the chief's, which checks.)
+            oracle.bounds()  # a seed outside the bounds fails here, not in `search`
             coarse = len(oracle.coarse_points())
             if max_trials < coarse + (1 if oracle.separate_stages else 0):
                 raise ValueError(
@@ -381,7 +397,9 @@ class CoarseToFine(kt.Tuner):
         # verbose=0: on_trial_end prints the reason of every failure.
         callbacks = with_divergence_stop(kwargs.pop("callbacks", None),
                                          self.divergence_factor, verbose=0)
-        return super().run_trial(trial, *args, callbacks=callbacks, **kwargs)
+        results = super().run_trial(trial, *args, callbacks=callbacks, **kwargs)
+        require_finite_history(results, [self.oracle.objective.name])
+        return results
 
     def _coarse_budget(self, args, kwargs):
         kwargs = dict(kwargs)

@@ -10,7 +10,8 @@ from keras_lr._core.batch_loss import DivergenceRule
 from keras_lr._core.batch_loss import RecentLoss
 from keras_lr.tuning._kt import errors
 
-__all__ = ["DivergenceStop", "validate_factor", "with_divergence_stop"]
+__all__ = ["DivergenceStop", "require_finite_history", "validate_factor",
+           "with_divergence_stop"]
 
 
 @keras.saving.register_keras_serializable(package="keras_lr")
@@ -89,6 +90,30 @@ class DivergenceStop(keras.callbacks.Callback):
     @classmethod
     def from_config(cls, config):
         return cls(**config)
+
+
+def require_finite_history(results, names):
+    """Raises `FailedTrialError` when a monitored value of a trial's
+    training went NaN or infinite (e.g. a validation loss that diverged while
+    the training loss did not), so the trial fails with that reason instead
+    of being ranked on a NaN.
+
+    Args:
+        results: What a trial's `fit` returned: a `History`, a dict of
+            lists, or a list of those (keras-tuner's executions).
+        names: The metric names to check (those present are checked).
+    """
+    items = results if isinstance(results, (list, tuple)) else [results]
+    for item in items:
+        history = getattr(item, "history", item)
+        if not isinstance(history, dict):
+            continue
+        for name in names:
+            for epoch, value in enumerate(history.get(name, [])):
+                value = float(value)
+                if not math.isfinite(value):
+                    raise errors.FailedTrialError(
+                        f"Diverged: `{name}` became {value} at epoch {epoch + 1}.")
 
 
 def validate_factor(factor):

@@ -8,6 +8,7 @@ from keras_lr import _validation
 from keras_lr._core.learning_rate import strategy_scope
 from keras_lr.schedules import OneCycle
 from keras_lr.tuning._kt import kt
+from keras_lr.tuning.divergence import require_finite_history
 from keras_lr.tuning.divergence import validate_factor
 from keras_lr.tuning.divergence import with_divergence_stop
 
@@ -39,6 +40,11 @@ def _schedule_factories(schedules):
                     "Argument `schedules` must map names to `None` (constant) or "
                     "to callables `(learning_rate, total_steps) -> schedule`. "
                     f"Received: schedules={schedules!r}")
+    elif not isinstance(schedules, (list, tuple)):
+        raise TypeError(
+            "Argument `schedules` must be a name, a list of names among "
+            f"{sorted(BUILTIN_SCHEDULES)}, or a dict of factories. "
+            f"Received: schedules={schedules!r} of type {type(schedules).__name__}")
     else:
         schedules = tuple(schedules)
         for name in schedules:
@@ -49,6 +55,16 @@ def _schedule_factories(schedules):
             f"Argument `schedules` must name at least one schedule. "
             f"Received: schedules={schedules!r}")
     return factories
+
+
+def _require_dict(name, value):
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise TypeError(
+            f"Argument `{name}` must be a dict of keyword arguments or None. "
+            f"Received: {name}={value!r} of type {type(value).__name__}")
+    return value
 
 
 def _optimizer_factory(optimizer):
@@ -208,7 +224,7 @@ class LRHyperModel(kt.HyperModel):
                 "uncompiled model and the hypermodel compiles it. Received: loss=None")
         self.loss = loss
         self.metrics = metrics
-        self.optimizer_kwargs = dict(optimizer_kwargs or {})
+        self.optimizer_kwargs = dict(_require_dict("optimizer_kwargs", optimizer_kwargs))
         if "learning_rate" in self.optimizer_kwargs:
             raise ValueError(
                 "Argument `optimizer_kwargs` must not set `learning_rate`: it is "
@@ -219,7 +235,7 @@ class LRHyperModel(kt.HyperModel):
                 "Argument `tune_optimizer` must be a callable `hp -> dict`. "
                 f"Received: tune_optimizer={tune_optimizer!r}")
         self.tune_optimizer = tune_optimizer
-        self.compile_kwargs = dict(compile_kwargs or {})
+        self.compile_kwargs = dict(_require_dict("compile_kwargs", compile_kwargs))
         for key in ("optimizer", "loss", "metrics"):
             if key in self.compile_kwargs:
                 raise ValueError(
@@ -275,6 +291,17 @@ class LRHyperModel(kt.HyperModel):
         if factory is not None:
             epochs = int(kwargs.get("epochs", 1)) - int(kwargs.get("initial_epoch", 0))
             total_steps = max(1, epochs * steps_per_epoch(args, kwargs))
-            self._compile(model, factory(learning_rate, total_steps), optimizer_kwargs)
+            try:
+                sized = factory(learning_rate, total_steps)
+            except ValueError as e:
+                raise ValueError(
+                    f"LRHyperModel: the {schedule!r} schedule cannot be sized to "
+                    f"this trial's {total_steps} training steps ({epochs} epochs x "
+                    f"{total_steps // max(epochs, 1)} steps): {e} Train the trials "
+                    f"longer, or leave {schedule!r} out of `schedules`.") from e
+            self._compile(model, sized, optimizer_kwargs)
         callbacks = with_divergence_stop(kwargs.pop("callbacks", None), self.divergence_factor)
-        return model.fit(*args, callbacks=callbacks, **kwargs)
+        history = model.fit(*args, callbacks=callbacks, **kwargs)
+        if self.divergence_factor is not None:
+            require_finite_history(history, ["loss", "val_loss"])
+        return history

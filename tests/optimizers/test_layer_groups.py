@@ -144,3 +144,14 @@ def test_bad_arguments(fresh_session):
     frozen.get_layer("x").trainable = False
     with pytest.raises(ValueError, match="without trainable weights: 'x'"):
         discriminative(frozen, (1e-3, 1e-2), groups=["x", "y"])
+
+
+@pytest.mark.parametrize("helper,args", [
+    (discriminative, ((1e-3, 1e-2),)),
+    (layerwise_decay, (0.5,)),
+])
+def test_group_helpers_refuse_what_is_not_a_built_model(helper, args):
+    with pytest.raises(TypeError, match="Argument `model` must be a built `keras.Model`"):
+        helper(None, *args)
+    with pytest.raises(ValueError, match="no trainable weights yet"):
+        helper(keras.Sequential([keras.layers.Dense(2)]), *args)

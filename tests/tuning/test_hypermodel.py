@@ -277,3 +277,51 @@ def test_import_keras_lr_does_not_import_keras_tuner():
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                             timeout=300)
     assert result.returncode == 0, result.stderr[-2000:]
+
+
+# ---- clear errors (issue 14) ---------------------------------------------------
+
+def test_a_nan_validation_loss_fails_the_trial_with_its_reason(data):
+    x, y, x_val, y_val = data
+    model_ = hypermodel(optimizer="sgd", schedules=("constant",))
+    hp = hyperparameters(0.01)
+    model = model_.build(hp)
+    y_val = y_val.copy()
+    weights = np.ones(len(y_val), "float32")
+    weights[0] = np.nan  # a NaN validation loss; the training loss stays finite
+    with pytest.raises(kt.errors.FailedTrialError, match="`val_loss` became nan at epoch 1"):
+        model_.fit(hp, model, x, y, epochs=1, verbose=0,
+                   validation_data=(x_val, y_val, weights))
+
+
+def test_one_cycle_on_a_trial_too_short_for_it_says_so(data):
+    x, y, _, _ = data
+    model_ = hypermodel(schedules=("one_cycle",))
+    hp = hyperparameters(0.01, "one_cycle")
+    model = model_.build(hp)
+    with pytest.raises(ValueError, match=r"'one_cycle' schedule cannot be sized to this "
+                                         r"trial's 2 training steps .*leave 'one_cycle' out"):
+        model_.fit(hp, model, x[:64], y[:64], epochs=1, batch_size=32, verbose=0)
+
+
+@pytest.mark.parametrize("kwargs,error,match", [
+    (dict(optimizer_kwargs=[1]), TypeError, "`optimizer_kwargs` must be a dict"),
+    (dict(compile_kwargs="x"), TypeError, "`compile_kwargs` must be a dict"),
+    (dict(schedules=3), TypeError, "`schedules` must be a name, a list of names"),
+    (dict(min_lr="1e-3"), ValueError, "`min_lr` must be a finite number"),
+])
+def test_hypermodel_argument_types(kwargs, error, match):
+    with pytest.raises(error, match=match):
+        hypermodel(**kwargs)
+
+
+def test_finder_result_outside_the_search_bounds_names_the_argument(tmp_path):
+    lrs = np.geomspace(1e-2, 100, 100)
+    losses = np.concatenate([np.linspace(2, 0.5, 80), np.linspace(0.5, 5, 20)])
+    result = keras_lr.LRFinderResult(lrs, losses, config={"smoothing": 0.0})
+    with pytest.raises(ValueError, match=r"Argument `finder_result` suggests the range .* "
+                                         r"must lie inside the search bounds \(1e-05, 0.01\)"):
+        CoarseToFine(hypermodel(min_lr=1e-5, max_lr=1e-2), finder_result=result,
+                     max_trials=5, directory=str(tmp_path), overwrite=True)
+    with pytest.raises(TypeError, match="`finder_result` must be a `keras_lr.LRFinderResult`"):
+        CoarseToFine(hypermodel(), finder_result="x", directory=str(tmp_path))
