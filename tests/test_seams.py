@@ -334,8 +334,12 @@ def test_find_lr_errors(digits, tmp_path, fresh_session):
     path = tmp_path / "result.json"
     result.to_json(str(path))
     assert len(keras_lr.LRFinderResult.from_json(pathlib.Path(path))) == len(result)
+    curve = keras_lr.LRFinderResult(
+        np.geomspace(1e-4, 1.0, 100), np.concatenate([np.linspace(2, 0.5, 80),
+                                                      np.linspace(0.5, 5, 20)]))
     with pytest.raises(ValueError, match="must return a finite learning rate > 0"):
-        result.suggestion(lambda lrs, losses: -1.0)
+        curve.suggestion(lambda lrs, losses: -1.0)
+    assert curve.suggestion(lambda lrs, losses: 0.01) == 0.01
 
 
 @pytest.mark.skipif(BACKEND != "tensorflow", reason="tf.data")
@@ -373,3 +377,24 @@ def test_find_lr_streams_array_batches_without_copying(digits):
     batches = _array_run_data(x, y, 32, 300, None, np.random.default_rng(0))
     assert batches._x is x and batches._y is y  # indexed in place, batch by batch
     assert len(batches) == 300 and batches[0][0].shape == (32, 64)
+
+
+def test_plateau_reduces_each_optimizer_of_a_multi_optimizer_as_keras(digits, fresh_session):
+    x, y = digits
+    runs = {}
+    for name, make in (("keras", keras.callbacks.ReduceLROnPlateau), ("ours", ReduceLROnPlateau)):
+        model = digits_mlp(0.5)
+        head, body = keras.optimizers.SGD(0.05, name="head"), keras.optimizers.SGD(0.5, name="body")
+        optimizer = keras.optimizers.MultiOptimizer(
+            lambda variable: head if "logits" in variable.path else body)
+        model.compile(optimizer=optimizer, metrics=["accuracy"],
+                      loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+        history = _fit(model, x[:640], y[:640],
+                       [make(monitor="loss", patience=1, min_delta=10, min_lr=0.01)], epochs=4)
+        runs[name] = (history.history, weights(model))
+    (keras_logs, keras_weights), (our_logs, our_weights) = runs["keras"], runs["ours"]
+    for key in ("learning_rate_body", "learning_rate_head"):
+        np.testing.assert_allclose(our_logs[key], keras_logs[key], rtol=1e-6)
+    assert our_logs["learning_rate_head"][-1] == pytest.approx(0.01)  # stopped at min_lr
+    for a, b in zip(our_weights, keras_weights):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)

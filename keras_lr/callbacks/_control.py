@@ -139,23 +139,42 @@ class LRController(keras.callbacks.Callback):
         self.state.reset(self._per_fit())
 
     # ---- learning rate ----
+    def _learning_rates(self):
+        """`[(name, LearningRate)]`: one per sub-optimizer of a Keras
+        `MultiOptimizer` (named as Keras's callback names them), else one."""
+        optimizer = self.model.optimizer
+        optimizers = getattr(optimizer, "optimizers", None)
+        if optimizers:
+            return [(o.name, LearningRate(o)) for o in optimizers]
+        return [(None, LearningRate(optimizer))]
+
     @property
     def learning_rate(self):
-        return LearningRate(self.model.optimizer)
+        """The `LearningRate` of the (first) optimizer."""
+        return self._learning_rates()[0][1]
 
     def _step(self):
         return self.learning_rate.step(self.model)
 
     def current_learning_rate(self):
-        """The learning rate the next step will use (float)."""
+        """The learning rate the next step will use (float; the first
+        sub-optimizer's under a `MultiOptimizer`)."""
         return self.learning_rate.current(self.model)
 
-    def _multiply(self, factor, min_lr=0.0, max_lr=np.inf):
-        """Scales the LR by `factor`, keeping the current LR in the bounds.
+    def _multiply(self, factor, min_lr=0.0, max_lr=np.inf, above=None):
+        """Scales every learning rate by `factor`, keeping it in the bounds
+        (with `above`, only the rates above it: Keras's plateau rule).
 
-        Returns `(old_lr, new_lr)` at the current step.
+        Returns `(old_lr, new_lr)` of the first one scaled, at the current
+        step, or None when `above` left them all alone.
         """
-        return self.learning_rate.multiply(self.model, factor, min_lr, max_lr)
+        changed = None
+        for _, learning_rate in self._learning_rates():
+            if above is not None and not learning_rate.current(self.model) > above:
+                continue
+            result = learning_rate.multiply(self.model, factor, min_lr, max_lr)
+            changed = changed or result
+        return changed
 
     # ---- the monitored value ----
     def _value(self, logs):
@@ -204,7 +223,9 @@ class LRController(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         # As Keras's ReduceLROnPlateau: the LR the epoch used, before the check.
         if logs is not None and self.state is not None:
-            logs["learning_rate"] = self.current_learning_rate()
+            for name, learning_rate in self._learning_rates():
+                key = "learning_rate" if name is None else f"learning_rate_{name}"
+                logs[key] = learning_rate.current(self.model)
         if self.frequency == "epoch":
             value = self._value(logs)
             if value is not None:

@@ -141,10 +141,9 @@ class DivergenceGuard(LRController):
             self._say(f"{reason} before any healthy state was seen (the model was "
                       "built by the first step): stopped training, nothing restored.")
             return
-        learning_rate = self.learning_rate
         keep = [model.optimizer.iterations, *getattr(model, "metrics_variables", [])]
-        if learning_rate.is_variable():
-            keep.append(learning_rate.slot)  # changed below, not restored
+        keep += [lr.slot for _, lr in self._learning_rates()
+                 if lr.is_variable()]  # changed below, not restored
         self._good.restore(attributes=False, keep=keep, learning_rate=False)
         self._pending = None
         self._since_snapshot = 0

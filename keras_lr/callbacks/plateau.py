@@ -219,10 +219,13 @@ class ReduceLROnPlateau(SmoothedLRController):
             self._best_weights = self.model.get_weights()
 
     def _reduce(self):
-        current = self.current_learning_rate()
-        if not current > np.float32(self.min_lr):
+        # As Keras: each rate above `min_lr` is reduced (every sub-optimizer
+        # of a MultiOptimizer on its own); none above it, nothing happens.
+        changed = self._multiply(self.factor, min_lr=self.min_lr,
+                                 above=float(np.float32(self.min_lr)))
+        if changed is None:
             return
-        old, new = self._multiply(self.factor, min_lr=self.min_lr)
+        old, new = changed
         self._set("reductions", self.reductions + 1)
         self.cooldown_counter = self.cooldown
         self.wait = 0
