@@ -12,6 +12,8 @@ ALLOWED = {
     "finder": {"_core", "schedules", "_validation", "_optional"},
     "callbacks": {"_core", "schedules", "finder", "_validation", "_optional"},
     "optimizers": {"_core", "schedules", "_validation", "_optional"},
+    "workflows": {"_core", "schedules", "finder", "callbacks", "optimizers",
+                  "_validation", "_optional"},
     "tuning": {"_core", "schedules", "finder", "callbacks", "optimizers",
                "_validation", "_optional"},
     "_validation": set(),

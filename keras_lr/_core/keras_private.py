@@ -26,6 +26,9 @@ __all__ = [
     "calling_callback_list",
     "check_variables_are_known",
     "clip_gradients",
+    "compile_arguments",
+    "epoch_batches",
+    "split_for_validation",
     "filter_empty_gradients",
     "flatten_layers",
     "has_standard_weight_decay",
@@ -35,6 +38,7 @@ __all__ = [
     "learning_rate_slot",
     "loss_tracker_totals",
     "metric_direction",
+    "model_building",
     "overwrite_variables_with_gradients",
     "print_msg",
     "set_learning_rate_slot",
@@ -188,6 +192,62 @@ def jax_state_sync(model):
 def flatten_layers(model):
     """Every layer inside `model`, recursively, without `model` itself."""
     return list(model._flatten_layers(include_self=False, recursive=True))
+
+
+def compile_arguments(model):
+    """The arguments of the model's last `compile` call, as passed (Keras's
+    `Trainer._compile_config`), so that it can be compiled again with only
+    the optimizer changed; None if it was not compiled."""
+    config = getattr(model, "_compile_config", None)
+    if not getattr(model, "compiled", False) or config is None:
+        return None
+    return dict(config.config)
+
+
+def epoch_batches(x, y=None, sample_weight=None, batch_size=None,
+                  steps_per_epoch=None, validation_split=0.0):
+    """The number of training batches per epoch that `fit` would run with
+    these arguments (None when unknown, e.g. a dataset of unknown
+    cardinality), from Keras's own validation split and data adapter."""
+    from keras.src.trainers.data_adapters import get_data_adapter
+
+    if steps_per_epoch:
+        return int(steps_per_epoch)
+    if validation_split:
+        (x, y, sample_weight), _ = split_for_validation(x, y, sample_weight,
+                                                        validation_split)
+    adapter = get_data_adapter(x=x, y=y, sample_weight=sample_weight,
+                               batch_size=batch_size, shuffle=False)
+    return adapter.num_batches
+
+
+def split_for_validation(x, y, sample_weight, validation_split):
+    """`((x, y, sample_weight), (x_val, y_val, sw_val))` as `fit` splits
+    arrays for `validation_split` (the last fraction, unshuffled)."""
+    from keras.src.trainers.data_adapters import array_slicing
+
+    return array_slicing.train_validation_split(
+        (x, y, sample_weight), validation_split=validation_split)
+
+
+def model_building(optimizer):
+    """The model whose `fit`, `compile_from_config` or `BackupAndRestore` is
+    building `optimizer` now (or an optimizer that wraps it), found by
+    walking up the call stack as `calling_callback_list` does; None when
+    the optimizer is built directly."""
+    frame = sys._getframe(1)
+    while frame is not None:
+        owner = frame.f_locals.get("self")
+        if isinstance(owner, keras.callbacks.Callback):
+            owner = getattr(owner, "_model", None)
+        if isinstance(owner, keras.Model):
+            current = getattr(owner, "optimizer", None)
+            while current is not None:
+                if current is optimizer:
+                    return owner
+                current = getattr(current, "inner_optimizer", None)
+        frame = frame.f_back
+    return None
 
 
 def symbolic_build(model, data_batch):

@@ -17,6 +17,7 @@ through `LearningRate(optimizer)`:
 
 import contextlib
 import math
+import warnings
 
 import keras
 import numpy as np
@@ -30,7 +31,7 @@ from keras_lr._core.schedule_base import deserialize_child
 from keras_lr._core.schedule_base import evaluate
 from keras_lr._core.schedule_base import serialize_child
 
-__all__ = ["ControlledSchedule", "LearningRate", "innermost_optimizer"]
+__all__ = ["ControlledSchedule", "LearningRate", "innermost_optimizer", "schedule_end"]
 
 
 def innermost_optimizer(optimizer):
@@ -135,6 +136,26 @@ class ControlledSchedule(LearningRateSchedule, keras_private.KerasSaveable):
         return LearningRate.of_model(model).controlled(model)
 
 
+def schedule_end(schedule):
+    """The step from which `schedule` holds its final value, or None."""
+    inner = getattr(schedule, "schedule", None)
+    if isinstance(schedule, ControlledSchedule):
+        return schedule_end(inner)
+    if hasattr(schedule, "warmup_steps") and inner is not None:  # Warmup
+        end = schedule_end(inner)
+        if end is None:
+            return None
+        return end + (schedule.warmup_steps if schedule.local_step else 0)
+    schedules = getattr(schedule, "schedules", None)
+    if isinstance(schedules, (list, tuple)) and hasattr(schedule, "boundaries"):
+        end = schedule_end(schedules[-1])  # Join
+        return None if end is None else end + schedule.boundaries[-1]
+    total = getattr(schedule, "total_steps", None)
+    if isinstance(total, int) and isinstance(schedule, LearningRateSchedule):
+        return total - 1
+    return None
+
+
 class LearningRate:
     """The learning rate of `optimizer`, wherever in a wrapper chain it is.
 
@@ -191,6 +212,34 @@ class LearningRate:
                 return optimizer
             optimizer = getattr(optimizer, "inner_optimizer", None)
         return None
+
+    def schedule_end(self):
+        """The step from which the schedule holds its final value (one-cycle,
+        WSD, a `Warmup` or `Join` ending in one, scaled or not), or None
+        when it has no end."""
+        return schedule_end(self.slot)
+
+    def warn_if_past_end(self, model, epochs, steps_per_epoch, epoch=0):
+        """Warns once (per schedule) when training from `epoch` to `epochs`
+        with `steps_per_epoch` steps runs past the schedule's end, where it
+        only holds its final value."""
+        end = self.schedule_end()
+        if end is None or not steps_per_epoch or not epochs:
+            return
+        schedule = self.slot
+        if getattr(schedule, "_keras_lr_warned_end", False):
+            return
+        last = self.step(model) + (int(epochs) - int(epoch)) * int(steps_per_epoch) - 1
+        if last > end:
+            object.__setattr__(schedule, "_keras_lr_warned_end", True)
+            warnings.warn(
+                f"The learning-rate schedule ends at step {end}, but this `fit` "
+                f"runs to step {last} ({epochs} epochs of {steps_per_epoch} "
+                f"steps): the last {last - end} steps train at its final "
+                f"value, {self.value_at(end):.3g}. Size the schedule to the run "
+                "(`OneCycle(..., epochs=..., steps_per_epoch=...)`, or "
+                "`keras_lr.fit_one_cycle`, which sizes it from `fit`'s "
+                "arguments).", stacklevel=3)
 
     # ---- changing ----------------------------------------------------------
     def replace(self, value):

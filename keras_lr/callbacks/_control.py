@@ -137,6 +137,7 @@ class LRController(keras.callbacks.Callback):
                 "other (`Hypergradient(..., min_lr=..., max_lr=...)` bounds "
                 "the rate).")
         self.state.reset(self._per_fit())
+        self._end_checked = False
 
     # ---- learning rate ----
     def _learning_rates(self):
@@ -192,6 +193,11 @@ class LRController(keras.callbacks.Callback):
 
     def on_epoch_begin(self, epoch, logs=None):
         self._epoch = epoch
+        if not getattr(self, "_end_checked", True):
+            self._end_checked = True
+            for _, learning_rate in self._learning_rates():
+                learning_rate.warn_if_past_end(
+                    self.model, self.params.get("epochs"), self.params.get("steps"), epoch)
         if self.frequency != "epoch":
             self._reader.start_epoch()  # the loss tracker restarts each epoch
             self._last_batch = -1

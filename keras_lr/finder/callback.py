@@ -6,6 +6,7 @@ import keras
 import numpy as np
 
 from keras_lr import _validation
+from keras_lr._core import keras_private
 from keras_lr._core.batch_loss import DivergenceRule
 from keras_lr._core.batch_loss import RecentLoss
 from keras_lr._core.learning_rate import LearningRate
@@ -61,6 +62,10 @@ class LRFinder(keras.callbacks.Callback):
             suggestions then use the validation loss.
         restore: Bool. Restore the model at the end of `fit`. Defaults to
             `True`.
+        verbose: 0 or 1. With 1, a `keras.utils.Progbar` of the sweep
+            (step, learning rate, smoothed loss). Defaults to `0` (the
+            callback runs inside your `fit`, which has its own bar).
+        title: Optional string printed above the bar. Defaults to `None`.
 
     Raises:
         ValueError: if an argument is out of range; at the start of `fit`,
@@ -79,13 +84,17 @@ class LRFinder(keras.callbacks.Callback):
     def __init__(self, start_lr=1e-7, end_lr=10.0, num_steps=DEFAULT_NUM_STEPS,
                  mode="exponential", smoothing=DEFAULT_SMOOTHING,
                  diverge_threshold=DEFAULT_DIVERGE_THRESHOLD, validation_data=None,
-                 restore=True):
+                 restore=True, verbose=0, title=None):
         super().__init__()
         (self.start_lr, self.end_lr, self.num_steps, self.mode, self.smoothing,
          self.diverge_threshold) = _sweep.validate_finder_args(
             start_lr, end_lr, num_steps, mode, smoothing, diverge_threshold)
         self.validation_data = validation_data
         self.restore = _validation.require_bool("restore", restore)
+        self.verbose = int(_validation.require_one_of("verbose", verbose, (0, 1, True, False)))
+        if title is not None and not isinstance(title, str):
+            raise TypeError(f"Argument `title` must be a string. Received: title={title!r}")
+        self.title = title
         self.result = None
         self._state = None
 
@@ -110,6 +119,12 @@ class LRFinder(keras.callbacks.Callback):
         self._rule = DivergenceRule(self.diverge_threshold, self.smoothing)
         self._reader = RecentLoss()
         self._stop_reason = "data"
+        self._progbar = None
+        if self.verbose:
+            if self.title:
+                keras_private.print_msg(self.title)
+            self._progbar = keras.utils.Progbar(
+                self.num_steps, stateful_metrics=["lr", "smoothed_loss"])
 
     def _start_sweep(self):
         # At the first batch, not in on_train_begin: a BackupAndRestore
@@ -144,7 +159,10 @@ class LRFinder(keras.callbacks.Callback):
         if self.validation_data is not None:
             self._val_losses.append(
                 self._validation_loss() if math.isfinite(loss) else np.nan)
-        diverged, _ = self._rule.update(loss)
+        diverged, smoothed = self._rule.update(loss)
+        if self._progbar is not None:
+            self._progbar.update(min(self._steps, self.num_steps), values=[
+                ("lr", lr), ("smoothed_loss", smoothed)])
         if not math.isfinite(loss):
             self._stop("nan")
         elif diverged and len(self._losses) > 1:
@@ -166,6 +184,8 @@ class LRFinder(keras.callbacks.Callback):
         self.model.stop_training = True
 
     def on_train_end(self, logs=None):
+        if self._progbar is not None and self._steps < self.num_steps:
+            self._progbar.update(self._steps, finalize=True)
         self.result = LRFinderResult(
             self._lrs, self._losses,
             validation_losses=self._val_losses if self.validation_data is not None else None,

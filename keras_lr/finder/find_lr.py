@@ -17,8 +17,6 @@ from keras_lr.finder.sweep import DEFAULT_DIVERGE_THRESHOLD
 from keras_lr.finder.sweep import DEFAULT_NUM_STEPS
 from keras_lr.finder.sweep import DEFAULT_SMOOTHING
 from keras_lr.finder.sweep import validate_finder_args
-from keras_lr.finder.suggestions import DEFAULT_METHOD
-from keras_lr.finder.suggestions import UnreliableCurveError
 
 __all__ = ["find_lr"]
 
@@ -232,7 +230,11 @@ def find_lr(model, x=None, y=None, *, batch_size=None, start_lr=1e-7, end_lr=10.
             docs). A generator, which can be read once, is replayed from the
             batches the first sweep drew.
         seed: Optional integer seed of the data order.
-        verbose: `"auto"`, 0 or 1. Prints a one-line summary per sweep.
+        verbose: `"auto"`, 0 or 1. With 1, a progress bar per sweep (step,
+            learning rate, smoothed loss) and one closing line: the
+            suggestion (a constant LR), its spread over the repeats, and the
+            range for one-cycle and cyclical schedules. Defaults to `"auto"`
+            (1).
 
     Returns:
         A `keras_lr.finder.LRFinderResult`.
@@ -274,6 +276,7 @@ def find_lr(model, x=None, y=None, *, batch_size=None, start_lr=1e-7, end_lr=10.
     if not model.built:
         _build(model, x, y, batch_size)
 
+    began = time.perf_counter()
     saved = {name: getattr(model, name) for name in MODEL_ATTRIBUTES if hasattr(model, name)}
     results, finder = [], None
     try:
@@ -282,26 +285,27 @@ def find_lr(model, x=None, y=None, *, batch_size=None, start_lr=1e-7, end_lr=10.
             xs, ys, fit_kwargs = _run_data(x, y, batch_size, num_steps, sample, rng,
                                               generator_cache)
             last = run == repeats - 1
+            title = f"LR finder sweep {run + 1}/{repeats}" if repeats > 1 else "LR finder"
             finder = LRFinder(start_lr, end_lr, num_steps, mode, smoothing,
                               diverge_threshold, validation_data,
-                              restore=restore or not last)
-            start = time.perf_counter()
+                              restore=restore or not last, verbose=verbose,
+                              title=title)
             model.fit(xs, ys, epochs=1, verbose=0, callbacks=[finder], **fit_kwargs)
             if not len(finder.result):
                 raise ValueError(
                     "The data yielded no batches: the range test needs at least "
                     "one (is the dataset empty, or `sample` too small?).")
             results.append(finder.result)
-            if verbose:
-                _print_summary(finder.result, run, repeats, time.perf_counter() - start)
     finally:
         if finder is not None and restore:
             finder.restore_model()  # after an exception inside fit
         for name, value in saved.items():
             setattr(model, name, value)
-    if repeats == 1:
-        return results[0]
-    return _combine(results)
+    result = results[0] if repeats == 1 else _combine(results)
+    if verbose:
+        keras_private.print_msg(
+            f"LR finder: {result.summary()} ({time.perf_counter() - began:.1f}s)")
+    return result
 
 
 def _check_targets(model, x, y):
@@ -353,17 +357,3 @@ def _combine(results):
         stop_reason=reasons.pop() if len(reasons) == 1 else "mixed",
         config=dict(results[0].config, repeats=len(results)), runs=results,
     )
-
-
-def _print_summary(result, run, repeats, seconds):
-    prefix = f"LR finder run {run + 1}/{repeats}" if repeats > 1 else "LR finder"
-    try:
-        advice = (f"suggestion ({DEFAULT_METHOD}) {result.suggestion():.2e}, "
-                  f"(valley) {result.suggestion('valley'):.2e}")
-        low, high = result.suggest_range()
-        advice += f", range {low:.1e} - {high:.1e}"
-    except UnreliableCurveError as e:
-        advice = f"no reliable suggestion: {e}"
-    last = result.learning_rates[-1] if len(result) else float("nan")
-    keras_private.print_msg(f"{prefix}: {len(result)} steps in {seconds:.1f}s, stopped "
-          f"({result.stop_reason}) at lr={last:.2e}; {advice}")

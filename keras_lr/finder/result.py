@@ -74,8 +74,72 @@ class LRFinderResult:
         return len(self.learning_rates)
 
     def __repr__(self):
-        return (f"LRFinderResult(steps={len(self)}, stop_reason={self.stop_reason!r}, "
-                f"repeats={max(1, len(self.runs))})")
+        parts = [f"steps={len(self)}", f"stop_reason={self.stop_reason!r}",
+                 f"repeats={max(1, len(self.runs))}"]
+        try:
+            spread = self.suggestion_spread()
+            parts.append(f"suggestion={self.suggestion():.3g}")
+            if self.runs:
+                parts.append(f"spread=({spread['min']:.3g}, {spread['max']:.3g})")
+            low, high = self.suggest_range()
+            parts.append(f"range=({low:.3g}, {high:.3g})")
+        except _suggestions.UnreliableCurveError:
+            parts.append("suggestion=None")
+        return f"LRFinderResult({', '.join(parts)})"
+
+    def summary(self):
+        """One line: the suggestion, its spread over the repeats, the range.
+
+        Returns:
+            A string, e.g. `"300 steps x 3 sweeps, stopped (diverged) at
+            lr=2.1e+00; constant LR 6.8e-03 (minimum; sweeps 5.0e-03 to
+            9.1e-03); one-cycle / cyclical range 4.2e-04 to 1.6e-02"`.
+        """
+        runs = len(self.runs) or 1
+        last = self.learning_rates[-1] if len(self) else float("nan")
+        text = (f"{len(self)} steps" + (f" x {runs} sweeps" if runs > 1 else "")
+                + f", stopped ({self.stop_reason}) at lr={last:.1e}; ")
+        try:
+            spread = self.suggestion_spread()
+            text += f"constant LR {self.suggestion():.1e} ({_suggestions.DEFAULT_METHOD}"
+            if runs > 1:
+                text += f"; sweeps {spread['min']:.1e} to {spread['max']:.1e}"
+                if spread["failed"]:
+                    text += f", {spread['failed']} without a suggestion"
+            low, high = self.suggest_range()
+            text += f"); one-cycle / cyclical range {low:.1e} to {high:.1e}"
+        except _suggestions.UnreliableCurveError as e:
+            text += f"no reliable suggestion: {e}"
+        return text
+
+    def one_cycle(self, total_steps=None, *, epochs=None, steps_per_epoch=None, **kwargs):
+        """A `keras_lr.schedules.OneCycle` from this range test.
+
+        The peak is `suggest_range()[1]` and the start `suggest_range()[0]`
+        (`div_factor = max_lr / min_lr`): the cycle rises from where the
+        loss begins to fall to just below where it stops falling (Smith).
+        For training at one constant rate use `suggestion()` instead.
+
+        Args:
+            total_steps: Integer, the cycle's length (or `epochs` and
+                `steps_per_epoch`).
+            epochs: Optional integer, with `steps_per_epoch`.
+            steps_per_epoch: Optional integer, with `epochs`.
+            **kwargs: Other `OneCycle` arguments (`pct_start`,
+                `final_div_factor`, ...); `div_factor` overrides the range's.
+
+        Returns:
+            A `keras_lr.schedules.OneCycle`.
+
+        Raises:
+            keras_lr.finder.UnreliableCurveError: as `suggest_range`.
+        """
+        from keras_lr.schedules import OneCycle
+
+        low, high = self.suggest_range()
+        kwargs.setdefault("div_factor", high / low)
+        return OneCycle(high, total_steps, epochs=epochs,
+                        steps_per_epoch=steps_per_epoch, **kwargs)
 
     def _curve(self):
         """The curve suggestions use: validation losses if any, else smoothed."""
@@ -192,13 +256,19 @@ class LRFinderResult:
         plt = _optional.import_optional("matplotlib.pyplot", "LRFinderResult.plot")
         if ax is None:
             _, ax = plt.subplots(figsize=(6.5, 4))
-        for run in self.runs:
-            ax.plot(run.learning_rates, run.smoothed_losses, color="tab:blue",
-                    alpha=0.25, linewidth=0.8)
-        ax.plot(self.learning_rates, self.losses, color="tab:blue", alpha=0.3,
-                linewidth=0.8, label="batch loss")
+        if self.runs:
+            # The repeats as a band: min to max of the sweeps' smoothed losses.
+            length = min(len(run) for run in self.runs)
+            stack = np.stack([run.smoothed_losses[:length] for run in self.runs])
+            with np.errstate(all="ignore"):
+                ax.fill_between(self.learning_rates[:length], np.nanmin(stack, axis=0),
+                                np.nanmax(stack, axis=0), color="tab:blue", alpha=0.2,
+                                linewidth=0, label=f"{len(self.runs)} sweeps (min to max)")
+        else:
+            ax.plot(self.learning_rates, self.losses, color="tab:blue", alpha=0.3,
+                    linewidth=0.8, label="batch loss")
         ax.plot(self.learning_rates, self.smoothed_losses, color="tab:blue",
-                label="smoothed loss")
+                label="smoothed loss" + (" (median)" if self.runs else ""))
         if self.validation_losses is not None:
             ax.plot(self.learning_rates, self.validation_losses, color="tab:green",
                     label="validation loss")

@@ -12,6 +12,7 @@ import keras
 
 from keras_lr import _validation
 from keras_lr._core import keras_private
+from keras_lr.optimizers.lr_multiplier import layer_tree_owners
 from keras_lr.optimizers.lr_multiplier import owning_layers
 
 __all__ = ["discriminative", "layerwise_decay"]
@@ -31,20 +32,29 @@ def discriminative(model, lr_range, groups=None):
     Args:
         model: A built `keras.Model`.
         lr_range: `(low, high)` with `0 < low <= high`.
-        groups: Optional list of layer groups, bottom first; each group a
-            layer, a layer name, or a list of those. Defaults to one group per
-            top-level layer that has trainable weights.
+        groups: Optional. An integer `n`: the layers that hold weights
+            (innermost, nested models such as a `keras.applications`
+            backbone opened up), in the order of `model.trainable_variables`,
+            cut into `n` consecutive groups of equal depth (numbers of
+            layers; the first groups get one more when it does not divide). Or a list
+            of layer groups, bottom first; each group a layer (a nested
+            model included), a layer name, or a list of those (weightless
+            layers such as `InputLayer` in a slice of `base.layers` are
+            skipped). Defaults to one group per top-level layer that has
+            trainable weights.
 
     Returns:
         A dict of multipliers for `LRMultiplier`, bottom group first. Keys are
-        layer names where the name selects exactly that layer's variables,
-        otherwise a regular expression of the layer's variable paths.
+        layer names where the name selects exactly that layer's variables
+        (nested models included), otherwise a regular expression of the
+        layer's variable paths.
 
     Raises:
         ValueError: if `lr_range` is not `(low, high)` with `0 < low <= high`,
             the model has no weights yet, a group is empty or has no
-            trainable weights, a layer name is unknown, or a layer is in two
-            groups.
+            trainable weights, a layer name is unknown, a layer is in two
+            groups, or `groups` is an integer below 1 or above the number of
+            layers with weights.
 
     Example:
 
@@ -178,6 +188,9 @@ def _tidy(value):
 
 def _all_layers(model):
     """Every layer of the model, nested ones included, parents first."""
+    if not isinstance(model, keras.Model):  # a plain layer: itself and below
+        return [model] + [layer for layer in keras_private.flatten_layers(model)
+                          if not isinstance(layer, keras.layers.InputLayer)]
     return [layer for layer in keras_private.flatten_layers(model)
             if not isinstance(layer, keras.layers.InputLayer)]
 
@@ -192,6 +205,49 @@ def _innermost_owners(model):
     return owners
 
 
+def weighted_layers(model):
+    """The innermost layers of `model` (a model or any layer) that own
+    trainable weights, in the order of `model.trainable_variables`."""
+    return _weighted_leaves(model)
+
+
+def split_layers(layers, count):
+    """`layers` cut into `count` consecutive groups of equal depth (the
+    first groups one longer when it does not divide)."""
+    size, extra = divmod(len(layers), count)
+    groups, start = [], 0
+    for i in range(count):
+        end = start + size + (1 if i < extra else 0)
+        groups.append(list(layers[start:end]))
+        start = end
+    return groups
+
+
+def _weighted_leaves(model):
+    """The innermost layers that own trainable weights, in the order of
+    `model.trainable_variables`."""
+    owners = _innermost_owners(model)
+    leaves = {}
+    for variable in model.trainable_variables:
+        layer = owners.get(id(variable))
+        if layer is not None:
+            leaves.setdefault(id(layer), layer)
+    return list(leaves.values())
+
+
+def _split(model, count, argument):
+    if isinstance(count, bool) or count < 1:
+        raise ValueError(
+            f"Argument `{argument}` must be >= 1 as an integer. "
+            f"Received: {argument}={count!r}")
+    leaves = _weighted_leaves(model)
+    if count > len(leaves):
+        raise ValueError(
+            f"Argument `{argument}` must be at most the number of layers with "
+            f"trainable weights, {len(leaves)}. Received: {argument}={count!r}")
+    return split_layers(leaves, count)
+
+
 def _resolve_groups(model, groups, argument="groups"):
     if not model.built or not model.trainable_variables:
         raise ValueError(
@@ -201,6 +257,8 @@ def _resolve_groups(model, groups, argument="groups"):
     by_name = {layer.name: layer for layer in layers}
     if groups is None:
         groups = [[layer] for layer in model.layers if layer.trainable_variables]
+    elif isinstance(groups, int) and not isinstance(groups, bool):
+        groups = _split(model, groups, argument)
     if not isinstance(groups, (list, tuple)) or not groups:
         raise ValueError(
             f"Argument `{argument}` must be a non-empty list. "
@@ -215,10 +273,14 @@ def _resolve_groups(model, groups, argument="groups"):
         for member in members:
             layer = by_name.get(member) if isinstance(member, str) else member
             if layer is None or all(layer is not known for known in layers):
+                if isinstance(member, keras.layers.InputLayer):
+                    continue  # weightless, as in a slice of `base.layers`
                 raise ValueError(
                     f"Argument `{argument}` names a layer that is not in the "
                     f"model: {member!r}. Layer names: {list(by_name)}")
             if not layer.trainable_variables:
+                if len(members) > 1:
+                    continue  # a weightless layer in a slice of layers
                 raise ValueError(
                     f"Argument `{argument}` has a layer without trainable "
                     f"weights: {layer.name!r}.")
@@ -228,6 +290,10 @@ def _resolve_groups(model, groups, argument="groups"):
                     "twice.")
             seen[id(layer)] = i
             resolved_group.append(layer)
+        if not resolved_group:
+            raise ValueError(
+                f"Argument `{argument}` has a group without trainable weights "
+                f"at index {i}: {[getattr(m, 'name', m) for m in members]}")
         resolved.append(resolved_group)
     return resolved
 
@@ -236,8 +302,9 @@ def _layer_key(model, layer):
     """A key that selects exactly `layer`'s trainable variables."""
     own = {id(v) for v in layer.trainable_variables}
     # LRMultiplier's rule for a layer-name key.
+    tree = layer_tree_owners(model)
     selected = {id(v) for v in model.trainable_variables
-                if layer.name in owning_layers(v)}
+                if layer.name in owning_layers(v, tree)}
     if selected == own:
         return layer.name
     return "|".join(re.escape(v.path) for v in layer.trainable_variables)

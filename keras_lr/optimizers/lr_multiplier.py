@@ -2,6 +2,7 @@
 
 import collections.abc
 import re
+import warnings
 
 import keras
 
@@ -14,22 +15,42 @@ from keras_lr.schedules._common import deserialize_child
 from keras_lr.schedules._common import evaluate
 from keras_lr.schedules._common import serialize_child
 
-__all__ = ["LRMultiplier", "layer_names", "owning_layers"]
+__all__ = ["LRMultiplier", "layer_names", "layer_tree_owners", "owning_layers"]
 
 
-
-def layer_names(variables):
-    """The layer names that variable paths mention, in order of appearance."""
+def layer_names(variables, tree_owners=None):
+    """The layer names a key can select, in order of appearance."""
     names = {}
     for variable in variables:
-        for part in owning_layers(variable):
+        for part in owning_layers(variable, tree_owners):
             names.setdefault(part, None)
     return list(names)
 
 
-def owning_layers(variable):
-    """The layer names on a variable's path: what a layer-name key matches."""
-    return variable.path.split("/")[:-1]
+def owning_layers(variable, tree_owners=None):
+    """The names of the layers that own `variable`: those on its path, and,
+    with `tree_owners` (from `layer_tree_owners(model)`), every layer or
+    nested model of the model's layer tree that holds it. Keras 3 paths do
+    not contain the name of a nested functional model (a
+    `keras.applications` backbone inside a model), so the tree is needed
+    for those."""
+    names = variable.path.split("/")[:-1]
+    if tree_owners:
+        names = names + [n for n in tree_owners.get(id(variable), ()) if n not in names]
+    return names
+
+
+def layer_tree_owners(model):
+    """`{id(variable): (layer names, outermost first)}` for every trainable
+    variable of `model`, over its whole layer tree (nested models
+    included, the model itself excluded)."""
+    owners = {}
+    for layer in keras_private.flatten_layers(model):
+        for variable in layer.trainable_variables:
+            names = owners.setdefault(id(variable), [])
+            if layer.name not in names:
+                names.append(layer.name)
+    return {key: tuple(names) for key, names in owners.items()}
 
 
 @keras.saving.register_keras_serializable(package="keras_lr")
@@ -51,8 +72,13 @@ class LRMultiplier(OptimizerWrapper):
 
     **Which multiplier a variable gets.** A key selects a trainable variable
     when it equals the name of a layer that owns the variable (any layer on
-    its path, e.g. `"encoder"` or `"dense_1"` for `"encoder/dense_1/kernel"`),
-    or when `re.fullmatch(key, variable.path)` matches. Keys are tried in
+    its path, e.g. `"encoder"` or `"dense_1"` for `"encoder/dense_1/kernel"`,
+    or any layer or nested model of the model's layer tree that holds it,
+    e.g. the name of a `keras.applications` backbone inside the model,
+    which Keras 3 leaves out of the paths), or when
+    `re.fullmatch(key, variable.path)` matches. The layer tree is read from
+    the model that builds the optimizer (`fit`, `load_model`, or
+    `variable_multipliers(model)`). Keys are tried in
     the order of `multipliers`; **the first key that selects a variable
     wins**, so put specific keys before general ones. Variables that no key
     selects get `default_multiplier`. `variable_multipliers()` shows the
@@ -86,7 +112,8 @@ class LRMultiplier(OptimizerWrapper):
         ValueError: if a multiplier is negative or not finite, or a key is not
             a valid regular expression; at build (the first training step), if
             a key selects no trainable variable (the message lists the layer
-            names).
+            names; `variable_multipliers(model)` warns about them before
+            training).
 
     Notes:
         Adafactor with `relative_step=True` caps the (multiplied) learning
@@ -152,9 +179,9 @@ class LRMultiplier(OptimizerWrapper):
     def default_multiplier(self):
         return self._default
 
-    def _select(self, variable):
+    def _select(self, variable, tree_owners=None):
         """(key, multiplier) for `variable`; key is None for the default."""
-        owners = owning_layers(variable)
+        owners = owning_layers(variable, tree_owners)
         for key, pattern, value in self._rules:
             if key in owners or pattern.fullmatch(variable.path):
                 return key, value
@@ -163,21 +190,47 @@ class LRMultiplier(OptimizerWrapper):
     def variable_multipliers(self, variables=None):
         """The multiplier each variable gets, keyed by `variable.path`.
 
+        Warns (`UserWarning`) about keys that select no variable.
+
         Args:
-            variables: The variables to resolve (e.g.
-                `model.trainable_variables`). Defaults to the variables the
-                optimizer was built with.
+            variables: A `keras.Model` (its trainable variables, with layer
+                names from its whole layer tree: the way to check keys that
+                name a nested model), or a list of variables (e.g.
+                `model.trainable_variables`: keys are then matched against
+                the paths, and against the layer tree the optimizer was
+                built with). Defaults to the variables the optimizer was
+                built with.
 
         Returns:
             A dict `{variable.path: multiplier}` (a float or a schedule).
         """
-        if variables is None:
+        tree_owners = getattr(self, "_tree_owners", None)
+        if isinstance(variables, keras.Model):
+            model = variables
+            if not model.built:
+                raise ValueError(
+                    f"The model {model.name!r} is not built yet, so it has no "
+                    "variables to resolve: build it first.")
+            tree_owners = layer_tree_owners(model)
+            variables = model.trainable_variables
+        elif variables is None:
             if not self.built:
                 raise ValueError(
-                    "The optimizer is not built yet: pass the variables, e.g. "
-                    "`variable_multipliers(model.trainable_variables)`.")
+                    "The optimizer is not built yet: pass the model or its "
+                    "variables, e.g. `variable_multipliers(model)`.")
             variables = keras_private.trainable_variables(self)
-        return {v.path: self._select(v)[1] for v in variables}
+        selected = {v.path: self._select(v, tree_owners) for v in variables}
+        unused = self._unused_keys(key for key, _ in selected.values())
+        if unused:
+            warnings.warn(
+                f"LRMultiplier: the keys {unused} select no trainable "
+                "variable, so they change nothing. Layer names: "
+                f"{layer_names(variables, tree_owners)}", stacklevel=2)
+        return {path: value for path, (_, value) in selected.items()}
+
+    def _unused_keys(self, used):
+        used = set(used)
+        return [key for key, _, _ in self._rules if key not in used]
 
     def _build_own_variables(self):
         # One variable per distinct schedule multiplier, set once per step.
@@ -196,17 +249,24 @@ class LRMultiplier(OptimizerWrapper):
 
     def _check_inner(self, base):
         variables = keras_private.trainable_variables(base)
-        selected = [self._select(v) for v in variables]
-        used = {key for key, _ in selected}
-        unused = [key for key, _, _ in self._rules if key not in used]
+        model = keras_private.model_building(self)
+        tree_owners = layer_tree_owners(model) if model is not None else None
+        # Plain Python state, out of Keras's attribute tracking.
+        object.__setattr__(self, "_tree_owners", tree_owners)
+        selected = [self._select(v, tree_owners) for v in variables]
+        unused = self._unused_keys(key for key, _ in selected)
         if unused:
+            hint = "" if model is not None else (
+                " (The optimizer was built outside `fit`, so the names of "
+                "nested models, which Keras 3 leaves out of variable paths, "
+                "were not available: let `fit` build it.)")
             raise ValueError(
                 f"Argument `multipliers` has keys that select no trainable "
                 f"variable: {unused}. A key selects a variable when it equals "
                 "the name of a layer that owns it, or when "
                 "`re.fullmatch(key, variable.path)` matches. Layer names: "
-                f"{layer_names(variables)}. Variable paths: "
-                f"{[v.path for v in variables]}")
+                f"{layer_names(variables, tree_owners)}. Variable paths: "
+                f"{[v.path for v in variables]}{hint}")
         # Floats stay Python floats; a schedule is read from its step variable.
         value_of = {id(s): v for s, v in zip(self._schedules, self._schedule_values)}
         table = tuple(value_of.get(id(value), value) for _, value in selected)

@@ -11,6 +11,7 @@ from keras_lr.schedules.one_cycle import OneCycleMomentum
 from keras_lr.schedules.plotting import plot_schedule
 from keras_lr.schedules.plotting import schedule_values
 from keras_lr.schedules.warmup import Warmup
+from keras_lr.schedules.wsd import WarmupStableDecay
 
 __all__ = [
     "ControlledSchedule",
@@ -22,6 +23,7 @@ __all__ = [
     "Triangular2CyclicalLearningRate",
     "TriangularCyclicalLearningRate",
     "Warmup",
+    "WarmupStableDecay",
     "plot_schedule",
     "schedule_values",
 ]

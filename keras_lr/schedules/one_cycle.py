@@ -105,8 +105,9 @@ class OneCycle(keras.optimizers.schedules.LearningRateSchedule):
 
     Args:
         max_learning_rate: Float > 0. The peak learning rate.
-        total_steps: Integer >= 1. Length of the cycle in optimizer steps
-            (`epochs * steps_per_epoch`).
+        total_steps: Integer >= 1. Length of the cycle in optimizer steps.
+            Or give `epochs` and `steps_per_epoch` (as PyTorch); or let
+            `keras_lr.fit_one_cycle` size it from `fit`'s arguments.
         pct_start: Float in (0, 1). Fraction of the cycle spent rising.
             Defaults to `0.3`.
         anneal_strategy: `"cos"` or `"linear"`. Defaults to `"cos"`.
@@ -117,6 +118,9 @@ class OneCycle(keras.optimizers.schedules.LearningRateSchedule):
         three_phase: Bool. Use the three-phase variant (rise, symmetric fall
             to the initial value, annihilation). Defaults to `False`.
         name: String. Defaults to `"OneCycle"`.
+        epochs: Optional integer >= 1, with `steps_per_epoch`:
+            `total_steps = epochs * steps_per_epoch`.
+        steps_per_epoch: Optional integer >= 1, with `epochs`.
 
     Returns:
         A schedule: a callable of the step returning a float32 scalar.
@@ -143,15 +147,19 @@ class OneCycle(keras.optimizers.schedules.LearningRateSchedule):
     def __init__(
         self,
         max_learning_rate,
-        total_steps,
+        total_steps=None,
         pct_start=0.3,
         anneal_strategy="cos",
         div_factor=25.0,
         final_div_factor=1e4,
         three_phase=False,
         name="OneCycle",
+        *,
+        epochs=None,
+        steps_per_epoch=None,
     ):
         super().__init__()
+        total_steps = _common.cycle_length(total_steps, epochs, steps_per_epoch)
         self.max_learning_rate = _validation.require_positive(
             "max_learning_rate", max_learning_rate
         )
@@ -245,6 +253,9 @@ class OneCycleMomentum(keras.optimizers.schedules.LearningRateSchedule):
         max_momentum: Float in [0, 1), >= `base_momentum`. Momentum at the
             start and end of the cycle. Defaults to `0.95`.
         name: String. Defaults to `"OneCycleMomentum"`.
+        epochs: Optional integer >= 1, with `steps_per_epoch`, instead of
+            `total_steps`.
+        steps_per_epoch: Optional integer >= 1, with `epochs`.
 
     Returns:
         A schedule: a callable of the step returning a float32 scalar.
@@ -264,15 +275,19 @@ class OneCycleMomentum(keras.optimizers.schedules.LearningRateSchedule):
 
     def __init__(
         self,
-        total_steps,
+        total_steps=None,
         pct_start=0.3,
         anneal_strategy="cos",
         three_phase=False,
         base_momentum=0.85,
         max_momentum=0.95,
         name="OneCycleMomentum",
+        *,
+        epochs=None,
+        steps_per_epoch=None,
     ):
         super().__init__()
+        total_steps = _common.cycle_length(total_steps, epochs, steps_per_epoch)
         (
             self.total_steps,
             self.pct_start,

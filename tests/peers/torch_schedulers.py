@@ -104,18 +104,21 @@ def OneCycleLR(optimizer, max_lr, total_steps=None, epochs=None, steps_per_epoch
                pct_start=0.3, anneal_strategy="cos", cycle_momentum=True,
                base_momentum=0.85, max_momentum=0.95, div_factor=25.0,
                final_div_factor=1e4, three_phase=False, last_epoch=-1):
-    if total_steps is None and epochs is not None and steps_per_epoch is not None:
-        total_steps = epochs * steps_per_epoch
+    if total_steps is not None:
+        epochs = steps_per_epoch = None  # PyTorch: total_steps wins
     groups = len(optimizer.param_groups)
     shape = dict(pct_start=pct_start, anneal_strategy=anneal_strategy,
                  three_phase=three_phase)
-    lrs = [schedules.OneCycle(lr, total_steps, div_factor=div_factor,
+    lrs = [schedules.OneCycle(lr, total_steps, epochs=epochs,
+                              steps_per_epoch=steps_per_epoch, div_factor=div_factor,
                               final_div_factor=final_div_factor, **shape)
            for lr in _per_group(max_lr, groups)]
     momenta = None
     if cycle_momentum:
         _check_momentum(optimizer)
-        unit = schedules.OneCycleMomentum(total_steps, base_momentum=0.0, max_momentum=0.5,
+        unit = schedules.OneCycleMomentum(total_steps, epochs=epochs,
+                                          steps_per_epoch=steps_per_epoch,
+                                          base_momentum=0.0, max_momentum=0.5,
                                           **shape)
         momenta = [_Affine(unit, lo, hi) for lo, hi in zip(
             _per_group(base_momentum, groups), _per_group(max_momentum, groups))]

@@ -1,0 +1,289 @@
+"""`keras_lr.fit_one_cycle`: one-cycle training in one call, sized from `fit`."""
+
+import keras
+
+from keras_lr import _validation
+from keras_lr._core import keras_private
+from keras_lr._core.learning_rate import innermost_optimizer
+from keras_lr.finder import LRFinderResult
+from keras_lr.finder import find_lr
+from keras_lr.optimizers import LRMultiplier
+from keras_lr.optimizers import ScheduledMomentum
+from keras_lr.schedules import OneCycle
+
+__all__ = ["fit_one_cycle", "one_cycle_optimizer", "steps_per_epoch_of"]
+
+# fastai's `fit_one_cycle` defaults (PyTorch's `OneCycleLR`: 0.3 and 1e4).
+DEFAULT_PCT_START = 0.25
+DEFAULT_DIV_FACTOR = 25.0
+DEFAULT_FINAL_DIV_FACTOR = 1e5
+DEFAULT_MOMENTUM = (0.95, 0.85)
+
+
+def steps_per_epoch_of(x, y=None, *, batch_size=None, steps_per_epoch=None,
+                       validation_split=0.0, sample_weight=None):
+    """The number of optimizer steps one epoch of `model.fit` runs.
+
+    Computed as `fit` computes it (Keras's own validation split and data
+    adapter): `ceil(n_train / batch_size)` for arrays, where `n_train` is
+    what `validation_split` leaves; `len(dataset)` for a `PyDataset`; the
+    cardinality of a `tf.data.Dataset`; `steps_per_epoch` when given.
+
+    Args:
+        x, y, batch_size, steps_per_epoch, validation_split, sample_weight:
+            As for `model.fit`.
+
+    Returns:
+        An integer >= 1.
+
+    Raises:
+        ValueError: when the number cannot be known (a generator, or a
+            dataset of unknown or infinite cardinality) and
+            `steps_per_epoch` is not given, or the data has no batch.
+    """
+    if steps_per_epoch is not None:
+        return _validation.require_int("steps_per_epoch", steps_per_epoch, minimum=1)
+    if batch_size is not None:
+        _validation.require_int("batch_size", batch_size, minimum=1)
+    _validation.require_number("validation_split", validation_split, minimum=0,
+                               maximum=1, max_inclusive=False)
+    unknown = ValueError(
+        "Cannot tell how many steps an epoch has (a generator, or a dataset of "
+        "unknown or infinite cardinality): pass `steps_per_epoch`.")
+    if x is None or _is_generator(x):
+        raise unknown
+    steps = keras_private.epoch_batches(
+        x, y, sample_weight, batch_size=batch_size, validation_split=validation_split)
+    if steps is None or steps < 0:
+        raise unknown
+    if steps == 0:
+        raise ValueError("The training data has no batch: an epoch would run no step.")
+    return int(steps)
+
+
+def _is_generator(x):
+    if isinstance(x, keras.utils.PyDataset) or hasattr(x, "__array__"):
+        return False
+    if isinstance(x, (list, tuple, dict)):
+        return False
+    if type(x).__module__.startswith(("tensorflow", "torch")):
+        return False  # tf.data / torch DataLoader: the adapter sizes them
+    return hasattr(x, "__next__") or hasattr(x, "__iter__") and not hasattr(x, "__len__")
+
+
+def one_cycle_optimizer(optimizer, schedule, momentum=DEFAULT_MOMENTUM,
+                        multipliers=None):
+    """A new optimizer like `optimizer`, with `schedule` as its learning rate
+    and the one-cycle momentum in the compiled step.
+
+    The optimizer's class and settings are kept (weight decay, clipping,
+    `epsilon`, ...); its state is not (it is a new optimizer, as after a
+    Keras `compile`). A keras-lr `LRMultiplier` around it is kept (or
+    replaced by `multipliers`); a `LossScaleOptimizer` is left to `compile`
+    (mixed precision wraps the new one again).
+
+    Args:
+        optimizer: A Keras optimizer (or a keras-lr wrapper of one).
+        schedule: The learning-rate schedule, e.g. a `OneCycle`.
+        momentum: `(max_momentum, base_momentum)`: SGD's `momentum` or an
+            Adam-family `beta_1` goes from the first to the second while the
+            LR rises, and back. `None` keeps the optimizer's own. Ignored
+            for an optimizer with neither (or an SGD without momentum).
+        multipliers: Optional dict for `LRMultiplier`.
+
+    Returns:
+        A Keras optimizer.
+
+    Raises:
+        ValueError: if a wrapper in the chain learns its learning rate
+            (`Hypergradient`).
+    """
+    kept_multipliers = None
+    current = optimizer
+    while current is not None:
+        if getattr(current, "learns_learning_rate", False):
+            raise ValueError(
+                f"{type(current).__name__} learns the learning rate itself; "
+                "a one-cycle schedule cannot also set it. Compile the model "
+                "with the plain optimizer.")
+        if isinstance(current, LRMultiplier):
+            kept_multipliers = (current.multipliers, current.default_multiplier)
+        current = getattr(current, "inner_optimizer", None)
+    base = innermost_optimizer(optimizer)
+    config = base.get_config()
+    config["learning_rate"] = schedule
+    new = type(base).from_config(config)
+    if multipliers is not None:
+        new = LRMultiplier(new, multipliers)
+    elif kept_multipliers is not None:
+        new = LRMultiplier(new, kept_multipliers[0], kept_multipliers[1])
+    if momentum is not None:
+        high, low = _momentum_pair(momentum)
+        has_momentum = isinstance(base, keras.optimizers.SGD) and base.momentum > 0
+        if has_momentum or isinstance(getattr(base, "beta_1", None), float):
+            new = ScheduledMomentum(new, schedule.momentum_schedule(
+                base_momentum=low, max_momentum=high))
+    return new
+
+
+def _momentum_pair(momentum):
+    if (not isinstance(momentum, (tuple, list)) or len(momentum) != 2):
+        raise ValueError(
+            "Argument `momentum` must be a pair `(max_momentum, base_momentum)` "
+            f"or None. Received: momentum={momentum!r}")
+    high = _validation.require_number("momentum[0]", momentum[0], minimum=0, maximum=1,
+                                      max_inclusive=False)
+    low = _validation.require_number("momentum[1]", momentum[1], minimum=0, maximum=1,
+                                     max_inclusive=False)
+    if low > high:
+        raise ValueError(
+            "Argument `momentum` must be `(max_momentum, base_momentum)` with "
+            f"max_momentum >= base_momentum. Received: momentum={momentum!r}")
+    return high, low
+
+
+def _resolve_max_lr(max_lr, div_factor, model, x, y, batch_size, validation_split,
+                    find_lr_kwargs, verbose):
+    """`(max_lr, div_factor, result)` from a float, a finder result or None."""
+    result = None
+    if max_lr is None:
+        kwargs = dict(find_lr_kwargs or {})
+        kwargs.setdefault("verbose", verbose)
+        if batch_size is not None:
+            kwargs.setdefault("batch_size", batch_size)
+        fx, fy = x, y
+        if validation_split:
+            (fx, fy, _), _ = keras_private.split_for_validation(x, y, None, validation_split)
+        max_lr = result = find_lr(model, fx, fy, **kwargs)
+    elif find_lr_kwargs is not None:
+        raise ValueError(
+            "Argument `find_lr_kwargs` is for the range test that runs when "
+            f"`max_lr=None`. Received: max_lr={max_lr!r}, find_lr_kwargs={find_lr_kwargs!r}")
+    if isinstance(max_lr, LRFinderResult):
+        result = max_lr
+        low, high = result.suggest_range()
+        return high, (high / low if div_factor is None else div_factor), result
+    max_lr = _validation.require_positive("max_lr", max_lr)
+    return max_lr, (DEFAULT_DIV_FACTOR if div_factor is None else div_factor), result
+
+
+def fit_one_cycle(model, x=None, y=None, *, epochs, max_lr=None, batch_size=None,
+                  steps_per_epoch=None, validation_split=0.0, validation_data=None,
+                  pct_start=DEFAULT_PCT_START, div_factor=None,
+                  final_div_factor=DEFAULT_FINAL_DIV_FACTOR, momentum=DEFAULT_MOMENTUM,
+                  multipliers=None, find_lr_kwargs=None, callbacks=None, verbose="auto",
+                  **fit_kwargs):
+    """Trains `model` with the one-cycle policy, sized from `fit`'s arguments.
+
+    fastai's `fit_one_cycle` for Keras: the cycle (`keras_lr.schedules.OneCycle`)
+    lasts exactly the `epochs * steps_per_epoch` optimizer steps this `fit`
+    runs, with `steps_per_epoch` computed as `fit` computes it (batch size,
+    `validation_split`, a dataset's cardinality, a `PyDataset`'s length), so
+    the last step trains at the schedule's final value and no step runs past
+    it. The momentum (SGD's `momentum`, an Adam-family `beta_1`) cycles the
+    other way inside the compiled step (`ScheduledMomentum`).
+
+    The model is compiled again with a new optimizer of the class and
+    settings it was compiled with (its loss, metrics, `steps_per_execution`
+    and `jit_compile` kept): the Keras way after a change of the training
+    setup. The model stays compiled with it afterwards, so `model.save`
+    keeps the schedule and a `BackupAndRestore` resume (calling
+    `fit_one_cycle` again with the same arguments) continues the cycle.
+
+    Args:
+        model: A compiled `keras.Model` (built or not).
+        x: Training data, as for `fit`.
+        y: Targets, with array `x`.
+        epochs: Integer >= 1. The length of the cycle and of the training.
+        max_lr: The peak learning rate: a float; or an `LRFinderResult`
+            (peak `suggest_range()[1]`, start `suggest_range()[0]`: the same
+            cycle as `result.one_cycle(...)`); or `None` (the default) to run
+            `keras_lr.find_lr` on the training data first.
+        batch_size: Integer, with array data. Defaults to `32` (Keras's).
+        steps_per_epoch: Optional integer, as for `fit`; required for a
+            generator or a dataset of unknown cardinality.
+        validation_split: Float in [0, 1), as for `fit`.
+        validation_data: As for `fit`.
+        pct_start: Float in (0, 1). Fraction of the cycle spent rising.
+            Defaults to `0.25` (fastai's).
+        div_factor: Float > 0. `initial_lr = max_lr / div_factor`. Defaults
+            to `25` for a float `max_lr`, `max / min` of the finder's range
+            for a result.
+        final_div_factor: Float > 0. `final_lr = initial_lr /
+            final_div_factor`. Defaults to `1e5` (fastai's).
+        momentum: `(max_momentum, base_momentum)`, or None to keep the
+            optimizer's. Defaults to `(0.95, 0.85)`.
+        multipliers: Optional dict of per-layer LR multipliers (an
+            `LRMultiplier`), e.g. from `keras_lr.optimizers.discriminative`:
+            fastai's `lr_max=slice(low, high)`.
+        find_lr_kwargs: Optional dict of `find_lr` arguments, with
+            `max_lr=None`.
+        callbacks: Optional list of callbacks for `fit`.
+        verbose: As for `fit`.
+        **fit_kwargs: Any other `model.fit` argument (`shuffle`,
+            `class_weight`, `sample_weight`, `validation_freq`, ...).
+
+    Returns:
+        The `History` of `fit`; `history.schedule` is the `OneCycle` and
+        `history.finder_result` the range test's result (or None).
+
+    Raises:
+        ValueError: if the model is not compiled, an argument is out of
+            range, the steps per epoch cannot be known, or `initial_epoch`
+            is given (resume with `keras.callbacks.BackupAndRestore`).
+
+    Example:
+
+    ```python
+    >>> x = np.random.default_rng(0).normal(size=(200, 4)).astype("float32")
+    >>> y = x @ np.array([[1.0], [-2.0], [0.5], [3.0]], dtype="float32")
+    >>> model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1)])
+    >>> model.compile(optimizer="sgd", loss="mse")
+    >>> history = keras_lr.fit_one_cycle(
+    ...     model, x, y, epochs=3, max_lr=0.1, batch_size=50,
+    ...     validation_split=0.2, verbose=0)
+    >>> history.schedule.total_steps  # 3 epochs of ceil(160 / 50) steps
+    12
+
+    ```
+    """
+    _validation.require_type("model", model, keras.Model, "a compiled `keras.Model`")
+    arguments = keras_private.compile_arguments(model)
+    if arguments is None or getattr(model, "optimizer", None) is None:
+        raise ValueError(
+            "fit_one_cycle needs a compiled model: call `model.compile(optimizer, "
+            "loss, metrics)` first (the optimizer's class and settings are kept).")
+    epochs = _validation.require_int("epochs", epochs, minimum=1)
+    if momentum is not None:
+        _momentum_pair(momentum)  # before any training (the range test)
+    if fit_kwargs.get("initial_epoch", 0):
+        raise ValueError(
+            "fit_one_cycle runs the whole cycle from the optimizer's step 0; "
+            "to resume an interrupted run, call it again with the same "
+            "arguments and a `keras.callbacks.BackupAndRestore` in `callbacks`. "
+            f"Received: initial_epoch={fit_kwargs['initial_epoch']!r}")
+    if validation_data is not None:
+        validation_split = 0.0  # as fit: validation_data wins
+    steps = steps_per_epoch_of(
+        x, y, batch_size=batch_size, steps_per_epoch=steps_per_epoch,
+        validation_split=validation_split, sample_weight=fit_kwargs.get("sample_weight"))
+    max_lr, div_factor, result = _resolve_max_lr(
+        max_lr, div_factor, model, x, y, batch_size, validation_split,
+        find_lr_kwargs, 0 if verbose == 0 else 1)
+    try:
+        schedule = OneCycle(max_lr, epochs * steps, pct_start=pct_start,
+                            div_factor=div_factor, final_div_factor=final_div_factor)
+    except ValueError as e:
+        raise ValueError(
+            f"The one-cycle schedule for {epochs} epochs of {steps} steps cannot "
+            f"be built: {e}") from None
+    arguments["optimizer"] = one_cycle_optimizer(
+        model.optimizer, schedule, momentum=momentum, multipliers=multipliers)
+    model.compile(**arguments)
+    history = model.fit(
+        x, y, epochs=epochs, batch_size=batch_size, steps_per_epoch=steps_per_epoch,
+        validation_split=validation_split, validation_data=validation_data,
+        callbacks=callbacks, verbose=verbose, **fit_kwargs)
+    history.schedule = schedule
+    history.finder_result = result
+    return history
