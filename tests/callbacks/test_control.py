@@ -148,7 +148,7 @@ def test_logger_reports_applied_lr_with_plateau_and_spe(tmp_path, fresh_session)
     # ... and that is what the compiled step applied (kernel moves by lr per step).
     applied_pairs = -np.diff(np.array([0.0] + [k for _, k in recorder.records]))
     np.testing.assert_allclose(applied_pairs, reference[0::2] + reference[1::2], rtol=1e-5)
-    events = glob.glob(str(tmp_path / "tb" / "*"))
+    events = glob.glob(str(tmp_path / "tb" / "train" / "*"))  # the TensorBoard run
     assert events
     import tensorflow as tf
 
