@@ -81,6 +81,44 @@ def test_symbolic_build(fresh_session):
     assert model.built and model.optimizer.built
 
 
+def test_compile_arguments_and_epoch_batches(fresh_session):
+    model = _model()
+    assert kp.compile_arguments(model)["loss"] == model.loss
+    assert kp.compile_arguments(keras.Sequential([keras.layers.Dense(1)])) is None
+    x, y = np.ones((100, 3), "float32"), np.zeros((100, 2), "float32")
+    assert kp.epoch_batches(x, y, batch_size=32) == 4
+    assert kp.epoch_batches(x, y, batch_size=32, validation_split=0.25) == 3  # 75 rows
+    assert kp.epoch_batches(x, y, steps_per_epoch=7) == 7
+    (xt, _, _), (xv, _, _) = kp.split_for_validation(x, y, None, 0.2)
+    assert (len(xt), len(xv)) == (80, 20)
+
+
+def test_model_building_and_fit_from_epoch_zero(fresh_session, tmp_path):
+    seen = []
+
+    class Look(keras.optimizers.SGD):
+        def build(self, variables):
+            seen.append(kp.model_building(self))
+            super().build(variables)
+
+    model = _model()
+    model.compile(optimizer=Look(0.1), loss="mse")
+    x, y = np.ones((4, 3), "float32"), np.zeros((4, 2), "float32")
+    model.fit(x, y, epochs=1, verbose=0)
+    assert seen == [model]
+    Look(0.1).build(model.trainable_variables)
+    assert seen[-1] is None
+    # BackupAndRestore's resume leaves `_initial_epoch` set for every later fit.
+    backup = keras.callbacks.BackupAndRestore(str(tmp_path / "b"), save_freq="epoch",
+                                              delete_checkpoint=False)
+    model.fit(x, y, epochs=2, verbose=0, callbacks=[backup])
+    model.fit(x, y, epochs=2, verbose=0, callbacks=[backup])
+    assert not model.fit(x, y, epochs=1, verbose=0).history  # starts at epoch 2
+    with kp.fit_from_epoch_zero(model):
+        assert model.fit(x, y, epochs=1, verbose=0).history["loss"]
+    assert not model.fit(x, y, epochs=1, verbose=0).history  # put back
+
+
 def test_calling_callback_list():
     seen = []
 

@@ -15,6 +15,7 @@ from keras_lr.callbacks import BoldDriver
 from keras_lr.callbacks import DivergenceGuard
 from keras_lr.callbacks import LRFinder
 from keras_lr.callbacks import LearningRateLogger
+from keras_lr.callbacks import PeriodicLRFinder
 from keras_lr.callbacks import ReduceLROnPlateau
 from tests.conftest import BACKEND
 from tests.digits import digits_mlp
@@ -56,7 +57,17 @@ STATEFUL = {
     # SGD at 30 on digits spikes: the guard recovers twice in 4 epochs.
     "guard": (lambda: DivergenceGuard(threshold=1.5, frequency=2, snapshot_every=2,
                                       verbose=0), 30.0),
+    # A range test after epochs 2 and 4, on a fixed sample, seeded by epoch.
+    "periodic_finder": (lambda: PeriodicLRFinder(*_finder_sample(), every=2, num_steps=20,
+                                                 seed=0, verbose=0), 0.01),
 }
+
+
+def _finder_sample():
+    from tests.digits import load_digits
+
+    x, y = load_digits()
+    return x[:256], y[:256]
 
 
 @pytest.mark.parametrize("name", sorted(STATEFUL))
@@ -77,6 +88,8 @@ def test_stateful_callback_before_backup_resumes_as_uninterrupted(
     assert resumed.state.values() == reference.state.values()
     if name == "guard":
         assert reference.recoveries >= 1
+    if name == "periodic_finder":
+        assert reference.tests == 2 and reference.changes >= 1
     for a, b in zip(weights(resumed_model), weights(whole)):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
 

@@ -13,6 +13,7 @@ Nothing outside `keras_lr._core` imports `keras.src` or reads an
 underscored attribute of a Keras object.
 """
 
+import contextlib
 import sys
 
 import keras
@@ -31,6 +32,7 @@ __all__ = [
     "split_for_validation",
     "filter_empty_gradients",
     "flatten_layers",
+    "fit_from_epoch_zero",
     "has_standard_weight_decay",
     "own_weight_decay",
     "update_each",
@@ -248,6 +250,22 @@ def model_building(optimizer):
                 current = getattr(current, "inner_optimizer", None)
         frame = frame.f_back
     return None
+
+
+@contextlib.contextmanager
+def fit_from_epoch_zero(model):
+    """Within the block, `model.fit` starts at its own `initial_epoch`.
+
+    Keras's `BackupAndRestore` sets `Trainer._initial_epoch` when it resumes
+    and never clears it, so every later `fit` of that model (a range test
+    inside a resumed run) would start at the resumed epoch and, with
+    `epochs=1`, run nothing."""
+    saved = getattr(model, "_initial_epoch", None)
+    model._initial_epoch = None
+    try:
+        yield
+    finally:
+        model._initial_epoch = saved
 
 
 def symbolic_build(model, data_batch):

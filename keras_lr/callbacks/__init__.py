@@ -4,6 +4,7 @@ from keras_lr.callbacks.bold_driver import BoldDriver
 from keras_lr.callbacks.divergence_guard import DivergenceGuard
 from keras_lr.finder.callback import LRFinder  # lives with the finder
 from keras_lr.callbacks.lr_logger import LearningRateLogger
+from keras_lr.callbacks.periodic_finder import PeriodicLRFinder
 from keras_lr.callbacks.plateau import ReduceLROnPlateau
 
 __all__ = [
@@ -11,5 +12,6 @@ __all__ = [
     "DivergenceGuard",
     "LRFinder",
     "LearningRateLogger",
+    "PeriodicLRFinder",
     "ReduceLROnPlateau",
 ]

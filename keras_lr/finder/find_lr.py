@@ -290,7 +290,8 @@ def find_lr(model, x=None, y=None, *, batch_size=None, start_lr=1e-7, end_lr=10.
                               diverge_threshold, validation_data,
                               restore=restore or not last, verbose=verbose,
                               title=title)
-            model.fit(xs, ys, epochs=1, verbose=0, callbacks=[finder], **fit_kwargs)
+            with keras_private.fit_from_epoch_zero(model):
+                model.fit(xs, ys, epochs=1, verbose=0, callbacks=[finder], **fit_kwargs)
             if not len(finder.result):
                 raise ValueError(
                     "The data yielded no batches: the range test needs at least "
