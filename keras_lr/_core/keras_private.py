@@ -34,6 +34,7 @@ __all__ = [
     "flatten_layers",
     "fit_from_epoch_zero",
     "has_standard_weight_decay",
+    "hide_from_trial_table",
     "own_weight_decay",
     "update_each",
     "jax_state_sync",
@@ -309,6 +310,22 @@ class HashedValuesMixin:
 
     def _compute_values_hash(self, values):
         return super()._compute_values_hash(self.values_for_hash(dict(values)))
+
+
+def hide_from_trial_table(oracle, hidden):
+    """Makes the table keras-tuner prints at each trial's start (the private
+    `Display` of `Oracle._display`) leave out the hyperparameters in
+    `hidden`; `hidden` is a function `trial -> trial` that returns a copy
+    without them."""
+    from keras_tuner.src.engine import oracle as oracle_module
+
+    class _Display(oracle_module.Display):
+        def show_hyperparameter_table(self, trial):
+            super().show_hyperparameter_table(hidden(trial))
+
+    display = _Display(oracle=oracle, verbose=oracle._display.verbose)
+    display.set_state(oracle._display.get_state())
+    oracle._display = display
 
 
 def metric_direction(model, name):

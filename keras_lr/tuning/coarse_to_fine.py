@@ -7,6 +7,7 @@ import time
 import numpy as np
 
 from keras_lr import _validation
+from keras_lr._core import keras_private
 from keras_lr._core.keras_private import HashedValuesMixin
 from keras_lr.finder.result import LRFinderResult
 from keras_lr.tuning._kt import TrialStatus
@@ -27,6 +28,32 @@ COARSE, REFINE = "coarse", "refine"
 # Where the next point goes, as a fraction of the larger gap next to the best.
 REFINE_RATIOS = {"golden": (3.0 - math.sqrt(5.0)) / 2.0, "bisect": 0.5}
 _SAME = 1e-9  # decades: two LRs this close are one point
+
+
+def stage_of(trial):
+    """`"coarse"` or `"refine"`: the stage a trial of this oracle belongs to."""
+    return trial.hyperparameters.values.get(STAGE)
+
+
+def public_trial(trial):
+    """A copy of `trial` without the internal stage marker."""
+    if STAGE not in trial.hyperparameters.values:
+        return trial
+    copy = kt.engine.trial.Trial.from_state(trial.get_state())
+    copy.hyperparameters.values.pop(STAGE, None)
+    return copy
+
+
+def _is_searched(hp):
+    """Whether a hyperparameter has more than one value to search."""
+    config = hp.get_config()
+    if isinstance(hp, kt.engine.hyperparameters.Fixed):
+        return False
+    if "values" in config:  # Choice
+        return len(config["values"]) > 1
+    if "min_value" in config:  # Int, Float
+        return config["min_value"] != config["max_value"]
+    return isinstance(hp, kt.engine.hyperparameters.Boolean)
 
 
 def decade_points(min_lr, max_lr):
@@ -125,6 +152,9 @@ class CoarseToFineOracle(HashedValuesMixin, kt.Oracle):
             seed_lr = float(seed_lr)
         self.seed_lr = seed_lr
         self.separate_stages = _validation.require_bool("separate_stages", separate_stages)
+        # The stage travels with each trial (workers read it), but the
+        # tables and summaries the user reads leave it out.
+        keras_private.hide_from_trial_table(self, public_trial)
 
     # -- the search space ---------------------------------------------------
     def bounds(self):
@@ -190,7 +220,22 @@ class CoarseToFineOracle(HashedValuesMixin, kt.Oracle):
     def _running(self, trials):
         return [t for t in trials if t.status == TrialStatus.RUNNING]
 
+    def _check_space(self):
+        """Refuses a hyperparameter other than the LR with values to search."""
+        searched = [hp for hp in self.hyperparameters.space
+                    if hp.name != LEARNING_RATE and _is_searched(hp)]
+        if searched:
+            names = ", ".join(f"`{hp.name}` ({type(hp).__name__})" for hp in searched)
+            raise ValueError(
+                f"CoarseToFine searches the learning rate only, but the hypermodel "
+                f"also declares {names}, which it would hold at the default. Fix "
+                "them (`hp.Fixed`, or `LRHyperModel(schedules=...)` with one "
+                "schedule; run one CoarseToFine per schedule to compare them), or "
+                "use a keras-tuner tuner that searches them "
+                "(`keras_tuner.BayesianOptimization`).")
+
     def populate_space(self, trial_id):
+        self._check_space()
         low, high = self.bounds()
         coarse = self._trials(COARSE)
         done = [self._log_lr(t) for t in coarse]
@@ -244,8 +289,12 @@ class CoarseToFineOracle(HashedValuesMixin, kt.Oracle):
         return self._log_lr(best[0])
 
     def get_best_trials(self, num_trials=1):
-        """The best completed trials; never a failed one (unlike keras-tuner 1.4)."""
-        return completed_trials(self)[:num_trials]
+        """The best completed trials; never a failed one (unlike keras-tuner 1.4).
+
+        Copies without the oracle's internal stage marker, so that
+        `get_best_hyperparameters()[0].values` and `results_summary()` show
+        only the user's hyperparameters."""
+        return [public_trial(t) for t in completed_trials(self)[:num_trials]]
 
     def values_for_hash(self, values):
         # The LR is rounded so that a refinement point equal to a tried one
@@ -383,6 +432,7 @@ class CoarseToFine(kt.Tuner):
         if self.hypermodel is not None and isinstance(self.oracle, CoarseToFineOracle):
             # (A worker's oracle is a client of the chief's, which checks.)
             oracle.bounds()  # a seed outside the bounds fails here, not in `search`
+            oracle._check_space()  # and a second searched hyperparameter
             coarse = len(oracle.coarse_points())
             if max_trials < coarse + (1 if oracle.separate_stages else 0):
                 raise ValueError(
@@ -392,7 +442,7 @@ class CoarseToFine(kt.Tuner):
 
     # -- one trial ----------------------------------------------------------
     def run_trial(self, trial, *args, **kwargs):
-        if trial.hyperparameters.values.get(STAGE) == COARSE:
+        if stage_of(trial) == COARSE:
             args, kwargs = self._coarse_budget(args, kwargs)
         # verbose=0: on_trial_end prints the reason of every failure.
         callbacks = with_divergence_stop(kwargs.pop("callbacks", None),

@@ -24,10 +24,10 @@ from keras_lr.tuning.coarse_to_fine import next_point
 OPTIMUM = -2.3  # log10 of the best LR of the black box
 
 
-def declare(min_lr=1e-6, max_lr=1.0):
+def declare(min_lr=1e-6, max_lr=1.0, schedules=("constant",)):
     def build(hp):
         hp.Float("learning_rate", min_lr, max_lr, sampling="log")
-        hp.Choice("schedule", ["constant", "one_cycle"])
+        hp.Choice("schedule", list(schedules))
     return build
 
 
@@ -85,8 +85,29 @@ def test_coarse_stage_tries_exactly_one_point_per_decade_first(tmp_path):
     np.testing.assert_allclose(np.log10(coarse), [-6, -5, -4, -3, -2, -1, 0], atol=1e-12)
     stages = [t.hyperparameters.values[STAGE] for t in trials(tuner)]
     assert stages == [COARSE] * 7 + [REFINE] * 3
-    # The other hyperparameters keep their defaults (not random values).
-    assert {t.hyperparameters.values["schedule"] for t in trials(tuner)} == {"constant"}
+
+
+def test_another_searched_hyperparameter_is_refused(tmp_path):
+    with pytest.raises(ValueError, match=r"also declares `schedule` \(Choice\), which it "
+                                         "would hold at the default"):
+        BlackBox(declare(schedules=("constant", "one_cycle")), objective="loss",
+                 max_trials=10, directory=str(tmp_path), project_name="p")
+
+
+def test_the_stage_marker_stays_out_of_what_the_user_reads(tmp_path, capsys):
+    tuner = search(tmp_path, max_trials=9)
+    assert STAGE in trials(tuner)[0].hyperparameters.values  # internal: workers read it
+    assert set(tuner.get_best_hyperparameters()[0].values) == {"learning_rate", "schedule"}
+    assert STAGE not in tuner.oracle.get_best_trials()[0].hyperparameters.values
+    capsys.readouterr()
+    tuner.results_summary(3)
+    assert STAGE not in capsys.readouterr().out
+    verbose = type("Box", (BlackBox,), {})(
+        declare(), objective="loss", max_trials=8, directory=str(tmp_path),
+        project_name="v", overwrite=True)
+    verbose.search(verbose=1)
+    out = capsys.readouterr().out
+    assert "learning_rate" in out and "Best Value So Far" in out and STAGE not in out
 
 
 @pytest.mark.parametrize("refine", ["golden", "bisect"])
