@@ -158,13 +158,135 @@ def per_layer():
     _save(fig, "per_layer_lr.png")
 
 
+def wsd():
+    """WarmupStableDecay's four decay shapes."""
+    fig, ax = plt.subplots(figsize=(8, 3.4))
+    steps = 1000
+    for shape in ("linear", "cosine", "1-sqrt", "exponential"):
+        schedule = S.WarmupStableDecay(
+            1e-3, steps, warmup_steps=100, decay_fraction=0.3, decay_shape=shape,
+            final_learning_rate=1e-5 if shape == "exponential" else 0.0)
+        ax.plot(S.schedule_values(schedule, steps), label=f'decay_shape="{shape}"')
+    ax.set_xlabel("step")
+    ax.set_ylabel("learning rate")
+    ax.set_title("WarmupStableDecay(1e-3, 1000, warmup_steps=100, decay_fraction=0.3)")
+    ax.legend(fontsize=8)
+    _save(fig, "wsd.png")
+
+
+def finder():
+    """The range test on the digits MLP: median curve, sweeps as a band."""
+    from sklearn.datasets import load_digits
+
+    x, y = load_digits(return_X_y=True)
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((64,)), keras.layers.Dense(128, activation="relu"),
+                              keras.layers.Dense(10, activation="softmax")])
+    model.compile("adam", "sparse_categorical_crossentropy")
+    result = keras_lr.find_lr(model, (x / 16.0).astype("float32"), y, seed=0, verbose=0)
+    ax = result.plot()
+    ax.set_title("find_lr on the digits MLP (Adam): " + repr(result).split(", ", 3)[-1][:-1],
+                 fontsize=8)
+    _save(ax.figure, "finder_digits_mlp.png")
+
+
+def workflows():
+    """fit_one_cycle's LR and beta_1 as the compiled step used them, and
+    fine_tune's per-group rates over its two phases."""
+    import sys
+
+    import numpy as np
+    from sklearn.datasets import load_digits
+
+    x, y = load_digits(return_X_y=True)
+    x = (x / 16.0).astype("float32")
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((64,)), keras.layers.Dense(128, activation="relu"),
+                              keras.layers.Dense(10, activation="softmax")])
+    model.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
+    logger = keras_lr.callbacks.LearningRateLogger()
+    history = keras_lr.fit_one_cycle(model, x, y, epochs=8, max_lr=1e-2,
+                                     validation_split=0.2, callbacks=[logger], verbose=0)
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 3.6))
+    left.plot(logger.history["step"], logger.history["learning_rate"], label="learning rate")
+    left.set_xlabel("optimizer step")
+    left.set_ylabel("learning rate")
+    twin = left.twinx()
+    twin.plot(logger.history["step"], logger.history["beta_1"], color="tab:orange",
+              label="beta_1")
+    twin.set_ylabel("Adam beta_1", color="tab:orange")
+    steps = history.schedule.total_steps
+    left.set_title(f"fit_one_cycle(epochs=8, max_lr=1e-2, validation_split=0.2): "
+                   f"{steps} steps", fontsize=9)
+    left.legend(fontsize=8, loc="upper right")
+
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "examples"))
+    import fine_tune as example
+
+    xd, yd = example.load()
+    backbone = example.pretrained_backbone(xd[yd < 5], yd[yd < 5], seed=0)
+    target = yd >= 5
+    tuned = example.new_model(backbone)
+    phases = [keras_lr.callbacks.LearningRateLogger(), keras_lr.callbacks.LearningRateLogger()]
+
+    keras.utils.set_random_seed(0)
+    keras_lr.fine_tune(tuned, xd[target][:100], yd[target][:100] - 5, backbone=backbone,
+                       epochs=4, base_lr=3e-3, batch_size=16, verbose=0,
+                       callbacks=[_Logged(phases)])
+    offset = 0
+    for i, logger in enumerate(phases):
+        for name, values in logger.history.items():
+            if name.startswith("learning_rate") and (i == 0 and name == "learning_rate"
+                                                     or i == 1 and "/" in name):
+                label = "head (frozen phase)" if i == 0 else name.split("/", 1)[1]
+                right.plot(np.array(logger.history["step"]) + offset, values, label=label)
+        offset += len(logger.history["step"])
+    right.set_yscale("log")
+    right.set_xlabel("step (frozen phase, then unfrozen)")
+    right.set_ylabel("learning rate")
+    right.set_title("fine_tune: head first, then discriminative one-cycle", fontsize=9)
+    right.legend(fontsize=7)
+    _save(fig, "workflows.png")
+
+
+class _Logged(keras.callbacks.Callback):
+    """Runs a fresh LearningRateLogger per `fit` (fine_tune's two phases)."""
+
+    def __init__(self, loggers):
+        super().__init__()
+        self.loggers, self.current = loggers, -1
+
+    def set_model(self, model):
+        super().set_model(model)
+        for logger in self.loggers:
+            logger.set_model(model)
+
+    def set_params(self, params):
+        super().set_params(params)
+        for logger in self.loggers:
+            logger.set_params(params)
+
+    def on_train_begin(self, logs=None):
+        self.current += 1
+        self.loggers[self.current].on_train_begin(logs)
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.loggers[self.current].on_epoch_begin(epoch, logs)
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.loggers[self.current].on_train_batch_end(batch, logs)
+
+
 def main():
     os.makedirs(OUT, exist_ok=True)
     cyclical()
     one_cycle()
     warmup_join()
+    wsd()
     lr_control()
     per_layer()
+    finder()
+    workflows()
 
 
 if __name__ == "__main__":

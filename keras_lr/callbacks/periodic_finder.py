@@ -7,7 +7,6 @@ import numpy as np
 from keras_lr import _validation
 from keras_lr.callbacks._control import LRController
 from keras_lr.finder import find_lr
-from keras_lr.finder.suggestions import DEFAULT_METHOD
 from keras_lr.finder.suggestions import UnreliableCurveError
 
 __all__ = ["PeriodicLRFinder"]
@@ -82,7 +81,7 @@ class PeriodicLRFinder(LRController):
     """
 
     def __init__(self, x, y=None, *, every=5, num_steps=100, span=(1e-2, 1e3), sample=None,
-                 batch_size=None, repeats=1, method=DEFAULT_METHOD, max_factor=10.0,
+                 batch_size=None, repeats=1, method="minimum", max_factor=10.0,
                  min_lr=0.0, max_lr=None, seed=None, verbose=1):
         super().__init__("loss", "epoch", verbose)
         self.x, self.y = x, y

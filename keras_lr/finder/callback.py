@@ -14,9 +14,6 @@ from keras_lr._core.snapshot import TrainingState
 from keras_lr._core.snapshot import sync_jax_state
 from keras_lr.finder import sweep as _sweep
 from keras_lr.finder.result import LRFinderResult
-from keras_lr.finder.sweep import DEFAULT_DIVERGE_THRESHOLD
-from keras_lr.finder.sweep import DEFAULT_NUM_STEPS
-from keras_lr.finder.sweep import DEFAULT_SMOOTHING
 
 __all__ = ["LRFinder"]
 
@@ -81,9 +78,9 @@ class LRFinder(keras.callbacks.Callback):
     ```
     """
 
-    def __init__(self, start_lr=1e-7, end_lr=10.0, num_steps=DEFAULT_NUM_STEPS,
-                 mode="exponential", smoothing=DEFAULT_SMOOTHING,
-                 diverge_threshold=DEFAULT_DIVERGE_THRESHOLD, validation_data=None,
+    def __init__(self, start_lr=1e-7, end_lr=10.0, num_steps=300,
+                 mode="exponential", smoothing=0.9,
+                 diverge_threshold=4.0, validation_data=None,
                  restore=True, verbose=0, title=None):
         super().__init__()
         (self.start_lr, self.end_lr, self.num_steps, self.mode, self.smoothing,

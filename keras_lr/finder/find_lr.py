@@ -13,9 +13,6 @@ from keras_lr._core.learning_rate import strategy_scope
 from keras_lr._core.snapshot import MODEL_ATTRIBUTES
 from keras_lr.finder.callback import LRFinder
 from keras_lr.finder.result import LRFinderResult
-from keras_lr.finder.sweep import DEFAULT_DIVERGE_THRESHOLD
-from keras_lr.finder.sweep import DEFAULT_NUM_STEPS
-from keras_lr.finder.sweep import DEFAULT_SMOOTHING
 from keras_lr.finder.sweep import validate_finder_args
 
 __all__ = ["find_lr"]
@@ -179,9 +176,9 @@ def _as_tf_dataset(x):
 
 
 def find_lr(model, x=None, y=None, *, batch_size=None, start_lr=1e-7, end_lr=10.0,
-            num_steps=DEFAULT_NUM_STEPS, mode="exponential",
-            smoothing=DEFAULT_SMOOTHING, diverge_threshold=DEFAULT_DIVERGE_THRESHOLD,
-            sample=None, validation_data=None, restore=True, repeats=DEFAULT_REPEATS, seed=None,
+            num_steps=300, mode="exponential",
+            smoothing=0.9, diverge_threshold=4.0,
+            sample=None, validation_data=None, restore=True, repeats=3, seed=None,
             verbose="auto"):
     """Runs a learning-rate range test and puts the model back as it was.
 

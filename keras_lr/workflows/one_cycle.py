@@ -14,9 +14,11 @@ from keras_lr.schedules import OneCycle
 __all__ = ["fit_one_cycle", "one_cycle_optimizer", "steps_per_epoch_of"]
 
 # fastai's `fit_one_cycle` defaults (PyTorch's `OneCycleLR`: 0.3 and 1e4).
+# fastai's final rate is `lr_max / 1e5`; `final_div_factor` divides the
+# initial rate (PyTorch's convention), `lr_max / 25`: 1e5 / 25 = 4e3.
 DEFAULT_PCT_START = 0.25
 DEFAULT_DIV_FACTOR = 25.0
-DEFAULT_FINAL_DIV_FACTOR = 1e5
+DEFAULT_FINAL_DIV_FACTOR = 4e3
 DEFAULT_MOMENTUM = (0.95, 0.85)
 
 
@@ -71,7 +73,7 @@ def _is_generator(x):
     return hasattr(x, "__next__") or hasattr(x, "__iter__") and not hasattr(x, "__len__")
 
 
-def one_cycle_optimizer(optimizer, schedule, momentum=DEFAULT_MOMENTUM,
+def one_cycle_optimizer(optimizer, schedule, momentum=(0.95, 0.85),
                         multipliers=None):
     """A new optimizer like `optimizer`, with `schedule` as its learning rate
     and the one-cycle momentum in the compiled step.
@@ -169,8 +171,8 @@ def _resolve_max_lr(max_lr, div_factor, model, x, y, batch_size, validation_spli
 
 def fit_one_cycle(model, x=None, y=None, *, epochs, max_lr=None, batch_size=None,
                   steps_per_epoch=None, validation_split=0.0, validation_data=None,
-                  pct_start=DEFAULT_PCT_START, div_factor=None,
-                  final_div_factor=DEFAULT_FINAL_DIV_FACTOR, momentum=DEFAULT_MOMENTUM,
+                  pct_start=0.25, div_factor=None,
+                  final_div_factor=4e3, momentum=(0.95, 0.85),
                   multipliers=None, find_lr_kwargs=None, callbacks=None, verbose="auto",
                   **fit_kwargs):
     """Trains `model` with the one-cycle policy, sized from `fit`'s arguments.
@@ -210,7 +212,8 @@ def fit_one_cycle(model, x=None, y=None, *, epochs, max_lr=None, batch_size=None
             to `25` for a float `max_lr`, `max / min` of the finder's range
             for a result.
         final_div_factor: Float > 0. `final_lr = initial_lr /
-            final_div_factor`. Defaults to `1e5` (fastai's).
+            final_div_factor` (PyTorch's convention). Defaults to `4e3`:
+            with `div_factor=25`, fastai's `lr_max / 1e5`.
         momentum: `(max_momentum, base_momentum)`, or None to keep the
             optimizer's. Defaults to `(0.95, 0.85)`.
         multipliers: Optional dict of per-layer LR multipliers (an

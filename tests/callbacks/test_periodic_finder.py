@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from keras_lr.callbacks import PeriodicLRFinder
+from keras_lr.finder import UnreliableCurveError
 from tests.digits import digits_mlp
 from tests.digits import weights
 
@@ -26,7 +27,10 @@ def test_moves_the_rate_to_the_suggestion_within_bounds(digits, fresh_session):
     model.fit(x, y, epochs=3, batch_size=64, verbose=0, callbacks=[finder, rates])
     assert finder.tests == 3 and len(finder.results) == 3
     for (epoch, result), before, after in zip(finder.results, rates.rates, rates.rates[1:]):
-        factor = np.clip(result.suggestion() / before, 1 / 3.0, 3.0)
+        try:
+            factor = np.clip(result.suggestion() / before, 1 / 3.0, 3.0)
+        except UnreliableCurveError:
+            factor = 1.0  # no reliable suggestion: the rate is left alone
         np.testing.assert_allclose(after, before * factor, rtol=1e-5)
     assert finder.changes >= 1
 

@@ -98,3 +98,29 @@ def test_plot_draws_the_repeats_as_a_labelled_band():
     highest = max(np.nanmax(r.smoothed_losses) for r in runs)
     np.testing.assert_allclose(top, highest)
     assert "smoothed loss (median)" in [line.get_label() for line in ax.lines]
+
+
+def test_signatures_show_the_default_values():
+    # The API reference shows signatures as written: literal defaults, equal
+    # to the constants the code and the docs refer to.
+    import inspect
+
+    from keras_lr.finder import sweep
+    from keras_lr.finder.find_lr import DEFAULT_REPEATS
+    from keras_lr.finder.suggestions import DEFAULT_METHOD
+    from keras_lr.workflows import one_cycle
+
+    expected = {"num_steps": sweep.DEFAULT_NUM_STEPS, "smoothing": sweep.DEFAULT_SMOOTHING,
+                "diverge_threshold": sweep.DEFAULT_DIVERGE_THRESHOLD,
+                "repeats": DEFAULT_REPEATS}
+    for fn in (keras_lr.find_lr, keras_lr.callbacks.LRFinder.__init__):
+        parameters = inspect.signature(fn).parameters
+        for name, value in expected.items():
+            if name in parameters:
+                assert parameters[name].default == value, (fn, name)
+    parameters = inspect.signature(keras_lr.fit_one_cycle).parameters
+    assert parameters["pct_start"].default == one_cycle.DEFAULT_PCT_START
+    assert parameters["final_div_factor"].default == one_cycle.DEFAULT_FINAL_DIV_FACTOR
+    assert parameters["momentum"].default == one_cycle.DEFAULT_MOMENTUM
+    assert inspect.signature(keras_lr.callbacks.PeriodicLRFinder).parameters[
+        "method"].default == DEFAULT_METHOD

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 import keras_lr
+from keras_lr._core.keras_private import jax_state_sync
 
 
 class _FirstStep(keras.callbacks.Callback):
@@ -23,15 +24,18 @@ class _FirstStep(keras.callbacks.Callback):
 
     def on_train_batch_begin(self, batch, logs=None):
         if self.fits[-1]["step"] is None:
+            jax_state_sync(self.model)  # on JAX the values live in the loop's state
             self._trainable = list(self.model.trainable_variables)
             self._start = [v.numpy().copy() for v in self._trainable]
 
     def on_train_batch_end(self, batch, logs=None):
         if self.fits[-1]["step"] is None:
+            jax_state_sync(self.model)
             self.fits[-1]["step"] = {
                 v.path: np.abs(v.numpy() - w) for v, w in zip(self._trainable, self._start)}
 
     def on_train_end(self, logs=None):
+        jax_state_sync(self.model)
         self.fits[-1]["after"] = [v.numpy().copy() for v in self.watched]
 
 

@@ -53,10 +53,10 @@ def test_sized_for_arrays(fresh_session, batch_size, split):
     assert history.schedule.total_steps == 3 * steps
     assert seen.steps == list(range(3 * steps))  # no step past the end
     # The last step trains at the schedule's final value, by the formula.
-    final = 0.05 / 25.0 / 1e5
+    final = 0.05 / 1e5  # fastai's lr_max / div_final
     np.testing.assert_allclose(seen.rates[-1], final, rtol=1e-5)
     expected = [references.torch_one_cycle(s, 0.05, 3 * steps, pct_start=0.25,
-                                           final_div_factor=1e5)[0] for s in seen.steps]
+                                           final_div_factor=4e3)[0] for s in seen.steps]
     np.testing.assert_allclose(seen.rates, expected, rtol=1e-5)
     assert "val_loss" in history.history if split else "val_loss" not in history.history
 
@@ -136,7 +136,7 @@ def test_max_lr_from_a_finder_result_or_none(fresh_session):
     history = keras_lr.fit_one_cycle(model, x, y, epochs=2, max_lr=result, verbose=0)
     low, high = result.suggest_range()
     assert history.schedule.get_config() == result.one_cycle(
-        history.schedule.total_steps, pct_start=0.25, final_div_factor=1e5).get_config()
+        history.schedule.total_steps, pct_start=0.25, final_div_factor=4e3).get_config()
     np.testing.assert_allclose(history.schedule.initial_learning_rate, low, rtol=1e-9)
     history = keras_lr.fit_one_cycle(_model(), x, y, epochs=2, verbose=0,
                                      find_lr_kwargs={"num_steps": 60, "repeats": 1})
