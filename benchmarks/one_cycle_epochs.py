@@ -1,8 +1,8 @@
 """Epochs to a target validation accuracy: one-cycle vs constant learning rates.
 
-On three offline tasks (scikit-learn's digits, breast cancer and wine; small
-MLPs trained with Adam), for several seeds, counts the epochs each method
-needs to reach a target validation accuracy:
+On three offline tasks (scikit-learn's digits with an MLP and with a small
+CNN, breast cancer with an MLP; all trained with Adam), for several seeds,
+counts the epochs each method needs to reach a target validation accuracy:
 
 - `fit_one_cycle` at the finder's LR (`max_lr=result`: the cycle spans the
   finder's `suggest_range()`). A one-cycle run is sized to its budget, so its
@@ -14,10 +14,13 @@ needs to reach a target validation accuracy:
 - the real-time finder, `PeriodicLRFinder(every=2)`, from the finder's
   suggestion, the first epoch at target.
 
-Target, from the one-cycle literature (Smith and Topin, 2017): one-cycle
-needs at least 2x fewer epochs than the constant LR at the finder's
-suggestion (the ratio of the medians over tasks and seeds). It prints the
-table and says whether the target is met.
+The accuracy target of a task is set from the constant LR itself: half a
+point below the best validation accuracy it reaches in `--max-epochs`
+(median over seeds), so that "reached" means "as good as the constant rate
+gets". The goal, from the one-cycle literature (Smith and Topin, 2017):
+one-cycle needs at least 2x fewer epochs than the constant LR at the
+finder's suggestion (the median over tasks of the ratio of the medians over
+seeds). It prints the table and says whether the goal is met.
 
     python benchmarks/one_cycle_epochs.py [--seeds 3] [--max-epochs 64]
 """
@@ -49,34 +52,38 @@ def _standardize(train, val):
     return ((train - mean) / std).astype("float32"), ((val - mean) / std).astype("float32")
 
 
-def _task(name, loader, hidden, target, scale=None):
+def _task(name, loader, layers, scale=None, shape=None):
     (x, y), (xv, yv) = _split(*loader(return_X_y=True))
     if scale is None:
         x, xv = _standardize(x, xv)
     else:
         x, xv = (x / scale).astype("float32"), (xv / scale).astype("float32")
+    if shape is not None:
+        x, xv = x.reshape(-1, *shape), xv.reshape(-1, *shape)
     classes = int(y.max()) + 1
 
     def build(seed):
         keras.utils.set_random_seed(seed)
-        model = keras.Sequential([keras.Input((x.shape[1],)),
-                                  keras.layers.Dense(hidden, activation="relu"),
+        model = keras.Sequential([keras.Input(x.shape[1:]), *layers(),
                                   keras.layers.Dense(classes, activation="softmax")])
         model.compile(keras.optimizers.Adam(), "sparse_categorical_crossentropy",
                       metrics=["accuracy"])
         return model
 
     return dict(name=name, build=build, data=(x, y.astype("int32")),
-                validation=(xv, yv.astype("int32")), target=target)
+                validation=(xv, yv.astype("int32")))
 
 
 def tasks():
     from sklearn import datasets
 
+    dense = lambda n: lambda: [keras.layers.Dense(n, activation="relu")]  # noqa: E731
+    cnn = lambda: [keras.layers.Conv2D(16, 3, activation="relu", padding="same"),  # noqa: E731
+                   keras.layers.MaxPooling2D(), keras.layers.Flatten()]
     return [
-        _task("digits", datasets.load_digits, 64, 0.96, scale=16.0),
-        _task("breast cancer", datasets.load_breast_cancer, 32, 0.965),
-        _task("wine", datasets.load_wine, 32, 0.97),
+        _task("digits MLP", datasets.load_digits, dense(64), scale=16.0),
+        _task("digits CNN", datasets.load_digits, cnn, scale=16.0, shape=(8, 8, 1)),
+        _task("breast cancer MLP", datasets.load_breast_cancer, dense(32)),
     ]
 
 
@@ -87,31 +94,22 @@ def _first_at_target(history, target):
 
 
 def _constant(task, seed, lr, max_epochs, callbacks=()):
+    """The validation-accuracy curve of `max_epochs` epochs at `lr`."""
     model = task["build"](seed)
     model.optimizer.learning_rate.assign(lr)
     history = model.fit(*task["data"], validation_data=task["validation"],
                         epochs=max_epochs, batch_size=BATCH_SIZE, verbose=0,
-                        callbacks=[_StopAtTarget(task["target"]), *callbacks])
-    return _first_at_target(history, task["target"])
+                        callbacks=list(callbacks))
+    return history
 
 
-class _StopAtTarget(keras.callbacks.Callback):
-    def __init__(self, target):
-        super().__init__()
-        self.target = target
-
-    def on_epoch_end(self, epoch, logs=None):
-        if logs.get("val_accuracy", 0.0) >= self.target:
-            self.model.stop_training = True
-
-
-def _one_cycle(task, seed, result, max_epochs):
+def _one_cycle(task, seed, result, max_epochs, target):
     for budget in [b for b in BUDGETS if b <= max_epochs]:
         model = task["build"](seed)
         history = keras_lr.fit_one_cycle(
             model, *task["data"], epochs=budget, max_lr=result, batch_size=BATCH_SIZE,
             validation_data=task["validation"], verbose=0)
-        if history.history["val_accuracy"][-1] >= task["target"]:
+        if history.history["val_accuracy"][-1] >= target:
             return budget
     return None
 
@@ -119,25 +117,31 @@ def _one_cycle(task, seed, result, max_epochs):
 def run(seeds, max_epochs):
     rows = []
     for task in tasks():
-        counts = {"one-cycle": [], "constant (finder)": [], "Adam 1e-3": [],
-                  "PeriodicLRFinder": []}
-        lrs = []
         start = time.perf_counter()
+        results, curves = [], {"constant (finder)": [], "Adam 1e-3": [],
+                               "PeriodicLRFinder": []}
         for seed in range(seeds):
             model = task["build"](seed)
             result = keras_lr.find_lr(model, *task["data"], batch_size=BATCH_SIZE, seed=seed,
                                       verbose=0)
+            results.append(result)
             lr = result.suggestion()
-            lrs.append((lr, result.suggest_range()[1]))
-            counts["one-cycle"].append(_one_cycle(task, seed, result, max_epochs))
-            counts["constant (finder)"].append(_constant(task, seed, lr, max_epochs))
-            counts["Adam 1e-3"].append(_constant(task, seed, 1e-3, max_epochs))
+            curves["constant (finder)"].append(_constant(task, seed, lr, max_epochs))
+            curves["Adam 1e-3"].append(_constant(task, seed, 1e-3, max_epochs))
             x, y = task["data"]
             finder = keras_lr.callbacks.PeriodicLRFinder(
                 x, y, every=2, num_steps=60, sample=min(len(x), 512), seed=seed, verbose=0)
-            counts["PeriodicLRFinder"].append(
+            curves["PeriodicLRFinder"].append(
                 _constant(task, seed, lr, max_epochs, callbacks=[finder]))
-        rows.append((task, counts, lrs, time.perf_counter() - start))
+        best = np.median([max(h.history["val_accuracy"])
+                          for h in curves["constant (finder)"]])
+        target = float(best) - 0.005
+        counts = {"one-cycle": [_one_cycle(task, seed, results[seed], max_epochs, target)
+                                for seed in range(seeds)]}
+        for name, histories in curves.items():
+            counts[name] = [_first_at_target(h, target) for h in histories]
+        lrs = [(r.suggestion(), r.suggest_range()[1]) for r in results]
+        rows.append((dict(task, target=target), counts, lrs, time.perf_counter() - start))
     return rows
 
 

@@ -27,16 +27,26 @@ FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-
          "--hide-scrollbars"]
 
 
-def _trim(path):
-    """Cuts the uniform background below the page's content."""
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, format, *args):
+        pass
+
+
+def _trim(path, gap=600):
+    """Cuts the empty band between the page's content and the footer that
+    Material pins to the bottom of the (tall) window."""
     import matplotlib.image as mpimg
     import numpy as np
 
     image = mpimg.imread(path)
-    rows = np.abs(image - image[-1]).reshape(image.shape[0], -1).max(axis=1) > 1e-3
-    if rows.any():
-        last = int(np.flatnonzero(rows)[-1]) + 40
-        mpimg.imsave(path, image[: min(last, image.shape[0])])
+    flat = image.reshape(image.shape[0], -1, image.shape[-1])
+    uniform = np.abs(flat - flat[:, :1]).max(axis=(1, 2)) < 1e-3
+    run = 0
+    for row, empty in enumerate(uniform):
+        run = run + 1 if empty else 0
+        if run >= gap:
+            mpimg.imsave(path, image[: row - run + 60])
+            return
 
 
 def main():
@@ -54,7 +64,7 @@ def main():
         site = pathlib.Path(tmp) / "site"
         subprocess.run([sys.executable, "-m", "mkdocs", "build", "--site-dir", str(site)],
                        cwd=ROOT, check=True)
-        handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(site))
+        handler = functools.partial(_QuietHandler, directory=str(site))
         server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
         threading.Thread(target=server.serve_forever, daemon=True).start()
         port = server.server_address[1]

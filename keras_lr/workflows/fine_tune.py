@@ -115,11 +115,15 @@ def fine_tune(model, x=None, y=None, *, backbone, epochs, freeze_epochs=1, base_
             Defaults to `0.3`.
         div_factor: Float > 0. The unfrozen cycle's `max_lr / initial_lr`.
             Defaults to `5` (fastai's).
-        batch_size, steps_per_epoch, validation_split, validation_data,
-        callbacks, verbose, **fit_kwargs: As for `fit` (each phase gets
-            them).
+        batch_size: As for `fit` (each phase gets the `fit` arguments).
+        steps_per_epoch: As for `fit`.
+        validation_split: As for `fit`.
+        validation_data: As for `fit`.
         find_lr_kwargs: Optional dict of `find_lr` arguments, with
             `base_lr=None`.
+        callbacks: As for `fit` (both phases).
+        verbose: As for `fit`.
+        **fit_kwargs: Any other `model.fit` argument.
 
     Returns:
         `(frozen_history, history)`: the two phases' `History` objects

@@ -32,8 +32,12 @@ def steps_per_epoch_of(x, y=None, *, batch_size=None, steps_per_epoch=None,
     cardinality of a `tf.data.Dataset`; `steps_per_epoch` when given.
 
     Args:
-        x, y, batch_size, steps_per_epoch, validation_split, sample_weight:
-            As for `model.fit`.
+        x: Training data, as for `model.fit`.
+        y: Targets, with array `x`.
+        batch_size: As for `model.fit` (Keras's default: 32).
+        steps_per_epoch: As for `model.fit`.
+        validation_split: As for `model.fit`.
+        sample_weight: As for `model.fit`.
 
     Returns:
         An integer >= 1.
