@@ -26,7 +26,7 @@ import numpy as np  # noqa: E402
 
 import keras_lr  # noqa: E402
 from keras_lr.finder import UnreliableCurveError  # noqa: E402
-from keras_lr.finder.find_lr import DEFAULT_REPEATS  # noqa: E402
+from keras_lr.finder.range_test import DEFAULT_REPEATS  # noqa: E402
 from keras_lr.finder.suggestions import DEFAULT_METHOD  # noqa: E402
 
 GRID = np.logspace(-5, 0, 11)  # half-decade spacing

@@ -384,7 +384,7 @@ def test_cyclical_accepts_a_tensor_learning_rate_as_tensorflow_addons():
 
 
 def test_find_lr_streams_array_batches_without_copying(digits):
-    from keras_lr.finder.find_lr import _array_run_data
+    from keras_lr.finder.range_test import _array_run_data
 
     x, y = digits
     batches = _array_run_data(x, y, 32, 300, None, np.random.default_rng(0))

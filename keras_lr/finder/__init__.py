@@ -2,7 +2,7 @@
 
 from keras_lr._core.snapshot import TrainingState
 from keras_lr.finder.callback import LRFinder
-from keras_lr.finder.find_lr import find_lr
+from keras_lr.finder.range_test import find_lr
 from keras_lr.finder.result import LRFinderResult
 from keras_lr.finder.suggestions import UnreliableCurveError
 from keras_lr.finder.suggestions import minimum

@@ -92,8 +92,8 @@ class LRFinderResult:
 
         Returns:
             A string, e.g. `"300 steps x 3 sweeps, stopped (diverged) at
-            lr=2.1e+00; constant LR 6.8e-03 (minimum; sweeps 5.0e-03 to
-            9.1e-03); one-cycle / cyclical range 4.2e-04 to 1.6e-02"`.
+                lr=2.1e+00; constant LR 6.8e-03 (minimum; sweeps 5.0e-03 to
+                9.1e-03); one-cycle / cyclical range 4.2e-04 to 1.6e-02"`.
         """
         runs = len(self.runs) or 1
         last = self.learning_rates[-1] if len(self) else float("nan")

@@ -232,7 +232,7 @@ def fit_one_cycle(model, x=None, y=None, *, epochs, max_lr=None, batch_size=None
 
     Returns:
         The `History` of `fit`; `history.schedule` is the `OneCycle` and
-        `history.finder_result` the range test's result (or None).
+            `history.finder_result` the range test's result (or None).
 
     Raises:
         ValueError: if the model is not compiled, an argument is out of

@@ -87,7 +87,7 @@ def test_plot_draws_the_repeats_as_a_labelled_band():
     matplotlib = pytest.importorskip("matplotlib")
     matplotlib.use("Agg")
     runs = [LRFinderResult(*_curve(1e-2, seed=s), config={"smoothing": 0.0}) for s in range(3)]
-    from keras_lr.finder.find_lr import _combine
+    from keras_lr.finder.range_test import _combine
 
     result = _combine(runs)
     ax = result.plot()
@@ -106,7 +106,7 @@ def test_signatures_show_the_default_values():
     import inspect
 
     from keras_lr.finder import sweep
-    from keras_lr.finder.find_lr import DEFAULT_REPEATS
+    from keras_lr.finder.range_test import DEFAULT_REPEATS
     from keras_lr.finder.suggestions import DEFAULT_METHOD
     from keras_lr.workflows import one_cycle
 

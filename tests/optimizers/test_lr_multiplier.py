@@ -135,9 +135,11 @@ def test_keys_select_by_layer_name_or_regex_first_key_wins():
         "head/kernel": 2.0,
         "dense_3/kernel": 7.0,
     }
-    # A layer name matches a path component, not a substring.
-    assert LRMultiplier(keras.optimizers.SGD(0.1), {"hidden": 0.5}).variable_multipliers(
-        variables[:1]) == {"encoder/dense_1/kernel": 1.0}
+    # A layer name matches a path component, not a substring (and a key that
+    # selects nothing is reported).
+    with pytest.warns(UserWarning, match=r"the keys \['hidden'\] select no trainable"):
+        assert LRMultiplier(keras.optimizers.SGD(0.1), {"hidden": 0.5}).variable_multipliers(
+            variables[:1]) == {"encoder/dense_1/kernel": 1.0}
 
 
 def test_unmatched_key_lists_the_layer_names(digits, fresh_session):

@@ -231,3 +231,25 @@ def test_one_cycle_epochs_form():
         keras_lr.schedules.OneCycle(0.1)
     with pytest.raises(ValueError, match="Argument `steps_per_epoch` must be"):
         keras_lr.schedules.OneCycleMomentum(epochs=3, steps_per_epoch=0)
+
+
+def test_mixed_precision_and_multipliers_are_kept(fresh_session):
+    x, y = _data()
+    keras.mixed_precision.set_global_policy("mixed_float16")
+    try:
+        model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(4, name="body"),
+                                  keras.layers.Dense(1, name="head", dtype="float32")])
+        model.compile(keras_lr.optimizers.LRMultiplier(keras.optimizers.Adam(), {"body": 0.1}),
+                      loss="mse")
+        assert isinstance(model.optimizer, keras.optimizers.LossScaleOptimizer)
+        keras_lr.fit_one_cycle(model, x, y, epochs=2, max_lr=0.01, verbose=0)
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+    outer = model.optimizer
+    assert isinstance(outer, keras.optimizers.LossScaleOptimizer)  # compile wrapped it again
+    multiplier = outer.inner_optimizer.inner_optimizer
+    assert isinstance(outer.inner_optimizer, keras_lr.optimizers.ScheduledMomentum)
+    assert multiplier.multipliers == {"body": 0.1}
+    # The loss scale skips the first steps (their float16 gradients overflow):
+    # the schedule follows the steps applied.
+    assert 0 < int(outer.iterations.numpy()) <= 8

@@ -44,7 +44,7 @@ def backbone_groups(model, backbone, groups=3):
 
     Returns:
         A list of lists of layers, for `discriminative(model, lr_range,
-        groups=...)`.
+            groups=...)`.
 
     Raises:
         ValueError: if the backbone is not in the model, has too few layers
@@ -126,8 +126,8 @@ def fine_tune(model, x=None, y=None, *, backbone, epochs, freeze_epochs=1, base_
         **fit_kwargs: Any other `model.fit` argument.
 
     Returns:
-        `(frozen_history, history)`: the two phases' `History` objects
-        (`frozen_history` is None with `freeze_epochs=0`).
+        `(frozen_history, history)`, the two phases' `History` objects
+            (`frozen_history` is None with `freeze_epochs=0`).
 
     Raises:
         ValueError: if the backbone is not in the model or the model has no
