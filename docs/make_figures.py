@@ -238,7 +238,11 @@ def workflows():
         for name, values in logger.history.items():
             if name.startswith("learning_rate") and (i == 0 and name == "learning_rate"
                                                      or i == 1 and "/" in name):
-                label = "head (frozen phase)" if i == 0 else name.split("/", 1)[1]
+                if i == 0:
+                    label = "head (frozen phase)"
+                else:
+                    ratio = np.median(np.array(values) / np.array(logger.history["learning_rate"]))
+                    label = f"{name.split('/', 1)[1]} (x{ratio:.2g})"
                 right.plot(np.array(logger.history["step"]) + offset, values, label=label)
         offset += len(logger.history["step"])
     right.set_yscale("log")
