@@ -9,6 +9,7 @@ from keras import ops
 
 from keras_lr import _optional
 from keras_lr import _validation
+from keras_lr._core import keras_private
 from keras_lr._core.learning_rate import LearningRate
 from keras_lr._core.learning_rate import innermost_optimizer
 from keras_lr._core.schedule_base import LearningRateSchedule
@@ -39,6 +40,8 @@ class LearningRateLogger(keras.callbacks.Callback):
       the keys that share one multiplier, named by its first key (`"head"`,
       or `"Conv1_and_45_more"` for the 46 keys `discriminative` gives one
       group), and `default` for the variables no key selects;
+    - `effective_learning_rate`, for a learning-rate-free optimizer
+      (`keras_lr.optimizers.Prodigy`): the step size it estimated, `d * lr`;
     - `momentum` (SGD, RMSprop) or `beta_1` (the Adam family): the value the
       step used, scheduled (a `keras_lr.optimizers.ScheduledMomentum`, or a
       schedule given to the optimizer) or constant; absent for optimizers
@@ -109,6 +112,12 @@ class LearningRateLogger(keras.callbacks.Callback):
         if momentum is not None:
             name, value = momentum
             values[name] = _value_at(value, step)
+        owner = innermost_optimizer(optimizer)
+        if hasattr(owner, "effective_learning_rate"):
+            # A learning-rate-free optimizer: the step size it estimated.
+            keras_private.jax_state_sync(self.model)
+            values["effective_learning_rate"] = float(np.asarray(
+                ops.convert_to_numpy(owner.effective_learning_rate(step))))
         return values
 
     def on_train_batch_end(self, batch, logs=None):

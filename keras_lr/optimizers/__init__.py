@@ -1,15 +1,20 @@
-"""Optimizer wrappers: per-layer learning rates, scheduled momentum, and
-hypergradient descent on the learning rate."""
+"""Optimizer wrappers (per-layer learning rates, scheduled momentum,
+hypergradient descent on the learning rate) and learning-rate-free
+optimizers (Prodigy, D-Adaptation Adam)."""
 
+from keras_lr.optimizers.dadapt_adam import DAdaptAdam
 from keras_lr.optimizers.hypergradient import Hypergradient
 from keras_lr.optimizers.layer_groups import discriminative
 from keras_lr.optimizers.layer_groups import layerwise_decay
 from keras_lr.optimizers.lr_multiplier import LRMultiplier
+from keras_lr.optimizers.prodigy import Prodigy
 from keras_lr.optimizers.scheduled_momentum import ScheduledMomentum
 
 __all__ = [
+    "DAdaptAdam",
     "Hypergradient",
     "LRMultiplier",
+    "Prodigy",
     "ScheduledMomentum",
     "discriminative",
     "layerwise_decay",

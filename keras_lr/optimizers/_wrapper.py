@@ -63,6 +63,11 @@ class OptimizerWrapper(keras.optimizers.Optimizer):
                 f"{optimizer._keras_lr_wrapped_by!r}: wrap the wrapper, or a "
                 f"new optimizer. Received: optimizer={optimizer!r}")
         base = learning_rate_owner(optimizer)
+        if hasattr(base, "prepare_step"):
+            raise ValueError(
+                f"keras-lr's optimizer wrappers do not wrap {type(base).__name__} "
+                "yet: it estimates its step size in a pass over all variables "
+                "that the wrapper's update would skip.")
         for setting in ("gradient_accumulation_steps",):
             if getattr(base, setting, None):
                 raise ValueError(

@@ -1,0 +1,79 @@
+"""The base of optimizers whose update needs a pass over every variable
+first (a global step-size estimate: Prodigy, D-Adaptation, DoG)."""
+
+import keras
+from keras import ops
+
+from keras_lr._core import keras_private
+
+__all__ = ["GlobalStepOptimizer"]
+
+_REFUSED = ("clipnorm", "clipvalue", "global_clipnorm", "gradient_accumulation_steps")
+
+
+class GlobalStepOptimizer(keras.optimizers.Optimizer):
+    """A Keras optimizer with a `prepare_step(grads, variables, lr)` pass.
+
+    `apply` runs `prepare_step` on every (gradient, variable) pair, then
+    Keras's own `apply`, whose per-variable `update_step` reads what the pass
+    stored. Gradient clipping and accumulation are refused: the estimate
+    would see other gradients than the update.
+    """
+
+    def __init__(self, learning_rate, name, **kwargs):
+        for argument in _REFUSED:
+            if kwargs.get(argument) is not None:
+                raise ValueError(
+                    f"{type(self).__name__} estimates its step size from the raw "
+                    f"gradients, so it does not support `{argument}`. Received: "
+                    f"{argument}={kwargs[argument]!r}")
+        super().__init__(learning_rate=learning_rate, name=name, **kwargs)
+
+    def build(self, var_list):
+        if self.built:
+            return
+        if keras.backend.backend() == "tensorflow":
+            import tensorflow as tf
+
+            if tf.distribute.has_strategy() and (
+                    tf.distribute.get_strategy().num_replicas_in_sync > 1):
+                raise ValueError(
+                    f"{type(self).__name__} does not run under a multi-replica "
+                    "tf.distribute strategy yet: its step-size estimate would see "
+                    "each replica's gradients before they are summed.")
+        super().build(var_list)
+
+    def add_scalar(self, name, value):
+        """A float32 scalar optimizer variable starting at `value`."""
+        return self.add_variable(
+            (), initializer=keras.initializers.Constant(float(value)), name=name)
+
+    def learning_rate_at(self, step=None):
+        """The learning rate (float or schedule) at `step` (default: now)."""
+        value = keras_private.learning_rate_slot(self)
+        if isinstance(value, keras.optimizers.schedules.LearningRateSchedule):
+            return value(self.iterations if step is None else step)
+        return ops.convert_to_tensor(value)
+
+    def index(self, variable):
+        return keras_private.variable_index(self, variable)
+
+    def prepare_step(self, grads, variables, learning_rate):
+        raise NotImplementedError
+
+    def apply(self, grads, trainable_variables=None):
+        grads = list(grads)
+        if trainable_variables is not None:
+            trainable_variables = list(trainable_variables)
+            if not self.built:
+                self.build(trainable_variables)
+        variables = (trainable_variables if trainable_variables is not None
+                     else keras_private.trainable_variables(self))
+        pairs = [(g, v) for g, v in zip(grads, variables) if g is not None]
+        if pairs:
+            scale = self.loss_scale_factor
+            scaled = [g if scale is None else g / scale for g, _ in pairs]
+            object.__setattr__(self, "_keras_lr_step_grads", {})
+            self.prepare_step(scaled, [v for _, v in pairs],
+                              ops.cast(self.learning_rate, "float32"))
+        return super().apply(grads, trainable_variables)

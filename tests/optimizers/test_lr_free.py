@@ -1,0 +1,168 @@
+"""The learning-rate-free optimizers against their reference implementations
+(`prodigyopt` 1.1.2, `dadaptation` 3.2, on PyTorch 2.13.0 CPU): the same
+model, initial weights, batches and options, weights compared after 100
+steps."""
+
+import keras
+import numpy as np
+import pytest
+
+import keras_lr
+from keras_lr.optimizers import DAdaptAdam
+from keras_lr.optimizers import Prodigy
+
+torch = pytest.importorskip("torch")  # in the test extra: runs in CI
+prodigyopt = pytest.importorskip("prodigyopt")
+dadaptation = pytest.importorskip("dadaptation")
+
+STEPS = 100
+_rng = np.random.default_rng(0)
+X = _rng.normal(size=(STEPS, 16, 5)).astype("float32")
+Y = _rng.normal(size=(STEPS, 16, 1)).astype("float32")
+WEIGHTS = [(_rng.normal(size=(5, 8)) * 0.5).astype("float32"), np.zeros(8, "float32"),
+           (_rng.normal(size=(8, 1)) * 0.5).astype("float32"), np.zeros(1, "float32")]
+
+
+def _keras_run(optimizer, steps=STEPS):
+    model = keras.Sequential([keras.Input((5,)), keras.layers.Dense(8, activation="tanh"),
+                              keras.layers.Dense(1)])
+    model.set_weights(WEIGHTS)
+    model.compile(optimizer, "mse")
+    for i in range(steps):
+        model.train_on_batch(X[i], Y[i])
+    return model, [v.numpy() for v in model.weights]
+
+
+def _torch_run(steps=STEPS, reference=None, **kwargs):
+    net = torch.nn.Sequential(torch.nn.Linear(5, 8), torch.nn.Tanh(), torch.nn.Linear(8, 1))
+    with torch.no_grad():
+        net[0].weight.copy_(torch.tensor(WEIGHTS[0].T))
+        net[0].bias.copy_(torch.tensor(WEIGHTS[1]))
+        net[2].weight.copy_(torch.tensor(WEIGHTS[2].T))
+        net[2].bias.copy_(torch.tensor(WEIGHTS[3]))
+    optimizer = (reference or prodigyopt.Prodigy)(net.parameters(), **kwargs)
+    for i in range(steps):
+        optimizer.zero_grad()
+        loss = ((net(torch.tensor(X[i])) - torch.tensor(Y[i])) ** 2).mean()
+        loss.backward()
+        optimizer.step()
+    weights = [net[0].weight.detach().numpy().T, net[0].bias.detach().numpy(),
+               net[2].weight.detach().numpy().T, net[2].bias.detach().numpy()]
+    return optimizer.param_groups[0]["d"], weights
+
+
+@pytest.mark.parametrize("ours,theirs", [
+    ({}, {}),
+    (dict(weight_decay=0.01), dict(weight_decay=0.01)),
+    (dict(weight_decay=0.01, decouple=False), dict(weight_decay=0.01, decouple=False)),
+    (dict(safeguard_warmup=True, use_bias_correction=True),
+     dict(safeguard_warmup=True, use_bias_correction=True)),
+    (dict(slice_p=3, beta_1=0.0), dict(slice_p=3, betas=(0.0, 0.999))),
+    (dict(growth_rate=1.02, d_coef=0.5), dict(growth_rate=1.02, d_coef=0.5)),
+    (dict(learning_rate=0.5, beta_3=0.99, d0=1e-5), dict(lr=0.5, beta3=0.99, d0=1e-5)),
+], ids=["defaults", "decoupled_decay", "coupled_decay", "safeguard_bias", "slice_no_beta1",
+        "growth_dcoef", "lr_beta3_d0"])
+def test_matches_the_reference_after_100_steps(fresh_session, ours, theirs):
+    optimizer = Prodigy(**ours)
+    _, weights = _keras_run(optimizer)
+    d, reference = _torch_run(**theirs)
+    # float32 differences (TF's and torch's matmuls) grow through the
+    # estimate: 100 steps stay within 1e-3 of the weights' scale (measured:
+    # at most 2.5e-4).
+    np.testing.assert_allclose(float(optimizer._d.numpy()), d, rtol=1e-4)  # noqa: SLF001
+    for ours_w, ref_w in zip(weights, reference):
+        np.testing.assert_allclose(ours_w, ref_w, atol=1e-3 * np.max(np.abs(ref_w)))
+    assert d > 5 * theirs.get("d0", 1e-6)  # the estimate really grew
+
+
+@pytest.mark.parametrize("options", [
+    {}, dict(weight_decay=0.01), dict(weight_decay=0.01, decouple=True),
+    dict(use_bias_correction=True), dict(growth_rate=1.05, d0=1e-5),
+], ids=["lr", "coupled_decay", "decoupled_decay", "bias", "growth_d0"])
+def test_dadapt_adam_matches_the_reference_after_100_steps(fresh_session, options):
+    # At lr=1 D-Adaptation's estimate (0.53 here) makes this small net's
+    # trajectory chaotic within 50 steps, where any two float32
+    # implementations part; lr=0.1 keeps it smooth (both estimates still
+    # grow from d0 by orders of magnitude).
+    optimizer = DAdaptAdam(learning_rate=0.1, **options)
+    _, weights = _keras_run(optimizer)
+    d, reference = _torch_run(reference=dadaptation.DAdaptAdam, lr=0.1, **options)
+    theirs = options
+    np.testing.assert_allclose(float(optimizer._d.numpy()), d, rtol=1e-4)  # noqa: SLF001
+    for ours_w, ref_w in zip(weights, reference):
+        np.testing.assert_allclose(ours_w, ref_w, atol=1e-3 * np.max(np.abs(ref_w)))
+    assert d > 5 * theirs.get("d0", 1e-6)
+
+
+@pytest.mark.parametrize("cls", [Prodigy, DAdaptAdam])
+def test_schedule_save_load_and_logger(fresh_session, tmp_path, cls):
+    schedule = keras.optimizers.schedules.CosineDecay(1.0, decay_steps=20)
+    optimizer = cls(schedule, use_bias_correction=True)
+    model = keras.Sequential([keras.Input((5,)), keras.layers.Dense(1)])
+    model.compile(optimizer, "mse")
+    logger = keras_lr.callbacks.LearningRateLogger()
+    model.fit(X[:10].reshape(-1, 5), Y[:10].reshape(-1, 1), batch_size=16, epochs=1,
+              verbose=0, callbacks=[logger])
+    d = float(optimizer._d.numpy())  # noqa: SLF001
+    np.testing.assert_allclose(logger.history["effective_learning_rate"][-1],
+                               d * float(schedule(9)), rtol=1e-5)
+    model.save(tmp_path / "m.keras")
+    loaded = keras.saving.load_model(tmp_path / "m.keras")
+    assert isinstance(loaded.optimizer, cls)
+    assert loaded.optimizer.get_config() == optimizer.get_config()
+    np.testing.assert_allclose(float(loaded.optimizer._d.numpy()), d)  # noqa: SLF001
+    for a, b in zip(loaded.optimizer.variables, optimizer.variables):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+
+
+def test_no_gradient_takes_no_step(fresh_session):
+    # A zero gradient everywhere: sum |s| = 0, the estimate and the weights stay.
+    optimizer = Prodigy()
+    variable = keras.Variable(np.ones((3,), "float32"))
+    optimizer.apply([np.zeros((3,), "float32")], [variable])
+    np.testing.assert_array_equal(variable.numpy(), np.ones(3))
+    assert optimizer._d.numpy() == np.float32(1e-6)  # noqa: SLF001
+
+
+@pytest.mark.parametrize("cls", [Prodigy, DAdaptAdam])
+def test_a_nan_gradient_skips_the_step(fresh_session, cls):
+    optimizer = cls()
+    variable = keras.Variable(np.ones((3,), "float32"))
+    optimizer.apply([np.array([1.0, -2.0, 0.5], "float32")], [variable])
+    before = [np.asarray(v).copy() for v in optimizer.variables if "iteration" not in v.path]
+    weights = variable.numpy().copy()
+    optimizer.apply([np.array([np.nan, 1.0, 1.0], "float32")], [variable])
+    np.testing.assert_array_equal(variable.numpy(), weights)
+    after = [np.asarray(v) for v in optimizer.variables if "iteration" not in v.path]
+    for a, b in zip(after, before):
+        np.testing.assert_array_equal(a, b)
+    assert np.isfinite(optimizer._d.numpy())  # noqa: SLF001
+    optimizer.apply([np.array([1.0, -2.0, 0.5], "float32")], [variable])
+    assert not np.array_equal(variable.numpy(), weights)  # and training goes on
+
+
+def test_errors():
+    for kwargs, match in [(dict(beta_1=1.0), "Argument `beta_1` must be"),
+                          (dict(d0=0.0), "Argument `d0` must be > 0"),
+                          (dict(growth_rate=1.0), "Argument `growth_rate` must be"),
+                          (dict(slice_p=0), "Argument `slice_p` must be"),
+                          (dict(clipnorm=1.0), "does not support `clipnorm`")]:
+        with pytest.raises(ValueError, match=match):
+            Prodigy(**kwargs)
+    with pytest.raises(ValueError, match="do not wrap Prodigy yet"):
+        keras_lr.optimizers.LRMultiplier(Prodigy(), {"x": 0.5})
+
+
+def test_mixed_precision(fresh_session):
+    keras.mixed_precision.set_global_policy("mixed_float16")
+    try:
+        model = keras.Sequential([keras.Input((5,)), keras.layers.Dense(8),
+                                  keras.layers.Dense(1, dtype="float32")])
+        model.compile(Prodigy(), "mse")
+        model.fit(X[:20].reshape(-1, 5), Y[:20].reshape(-1, 1), batch_size=16, verbose=0)
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+    inner = model.optimizer.inner_optimizer
+    assert isinstance(inner, Prodigy) and np.isfinite(inner._d.numpy())  # noqa: SLF001
+    assert inner._d.numpy() > 1e-6  # noqa: SLF001
+    assert all(np.isfinite(w).all() for w in model.get_weights())
