@@ -1,7 +1,7 @@
-"""Training without choosing a learning rate: Prodigy and D-Adaptation Adam.
+"""Training without choosing a learning rate: Prodigy, D-Adaptation Adam, DoG.
 
-Trains the digits MLP with `keras_lr.optimizers.Prodigy` and `DAdaptAdam` at
-their defaults (learning rate 1.0: a multiplier of the step size they
+Trains the digits MLP with `keras_lr.optimizers.Prodigy`, `DAdaptAdam` and
+`DoG` at their defaults (learning rate 1.0: a multiplier of the step size they
 estimate) and with Adam at its default 1e-3, for the same epochs, and prints
 each one's validation accuracy and the step size the learning-rate-free ones
 arrived at (`effective_learning_rate`, logged by `LearningRateLogger`). Runs
@@ -42,6 +42,7 @@ def main():
     for name, optimizer in [
         ("Prodigy (defaults)", keras_lr.optimizers.Prodigy()),
         ("DAdaptAdam (defaults)", keras_lr.optimizers.DAdaptAdam()),
+        ("DoG (defaults)", keras_lr.optimizers.DoG()),
         ("Adam 1e-3 (Keras's default)", keras.optimizers.Adam()),
     ]:
         accuracy, step = run(optimizer, data, args.epochs)

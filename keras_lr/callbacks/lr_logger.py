@@ -41,7 +41,8 @@ class LearningRateLogger(keras.callbacks.Callback):
       or `"Conv1_and_45_more"` for the 46 keys `discriminative` gives one
       group), and `default` for the variables no key selects;
     - `effective_learning_rate`, for a learning-rate-free optimizer
-      (`keras_lr.optimizers.Prodigy`): the step size it estimated, `d * lr`;
+      (`keras_lr.optimizers.Prodigy`, `DAdaptAdam`, `DoG`): the step size it
+      estimated (`d * lr`, or DoG's `eta`);
     - `momentum` (SGD, RMSprop) or `beta_1` (the Adam family): the value the
       step used, scheduled (a `keras_lr.optimizers.ScheduledMomentum`, or a
       schedule given to the optimizer) or constant; absent for optimizers

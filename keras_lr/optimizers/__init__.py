@@ -1,8 +1,9 @@
 """Optimizer wrappers (per-layer learning rates, scheduled momentum,
 hypergradient descent on the learning rate) and learning-rate-free
-optimizers (Prodigy, D-Adaptation Adam)."""
+optimizers (Prodigy, D-Adaptation Adam, DoG)."""
 
 from keras_lr.optimizers.dadapt_adam import DAdaptAdam
+from keras_lr.optimizers.dog import DoG
 from keras_lr.optimizers.hypergradient import Hypergradient
 from keras_lr.optimizers.layer_groups import discriminative
 from keras_lr.optimizers.layer_groups import layerwise_decay
@@ -12,6 +13,7 @@ from keras_lr.optimizers.scheduled_momentum import ScheduledMomentum
 
 __all__ = [
     "DAdaptAdam",
+    "DoG",
     "Hypergradient",
     "LRMultiplier",
     "Prodigy",

@@ -1,5 +1,6 @@
 """The learning-rate-free optimizers against their reference implementations
-(`prodigyopt` 1.1.2, `dadaptation` 3.2, on PyTorch 2.13.0 CPU): the same
+(`prodigyopt` 1.1.2, `dadaptation` 3.2, `dog-optimizer` 1.0.3, on PyTorch
+2.13.0 CPU): the same
 model, initial weights, batches and options, weights compared after 100
 steps."""
 
@@ -9,11 +10,13 @@ import pytest
 
 import keras_lr
 from keras_lr.optimizers import DAdaptAdam
+from keras_lr.optimizers import DoG
 from keras_lr.optimizers import Prodigy
 
 torch = pytest.importorskip("torch")  # in the test extra: runs in CI
 prodigyopt = pytest.importorskip("prodigyopt")
 dadaptation = pytest.importorskip("dadaptation")
+dog = pytest.importorskip("dog")  # dog-optimizer
 
 STEPS = 100
 _rng = np.random.default_rng(0)
@@ -48,7 +51,9 @@ def _torch_run(steps=STEPS, reference=None, **kwargs):
         optimizer.step()
     weights = [net[0].weight.detach().numpy().T, net[0].bias.detach().numpy(),
                net[2].weight.detach().numpy().T, net[2].bias.detach().numpy()]
-    return optimizer.param_groups[0]["d"], weights
+    group = optimizer.param_groups[0]
+    estimate = group["d"] if "d" in group else float(group["eta"][0])  # DoG: eta
+    return estimate, weights
 
 
 @pytest.mark.parametrize("ours,theirs", [
@@ -94,23 +99,44 @@ def test_dadapt_adam_matches_the_reference_after_100_steps(fresh_session, option
     assert d > 5 * theirs.get("d0", 1e-6)
 
 
-@pytest.mark.parametrize("cls", [Prodigy, DAdaptAdam])
+@pytest.mark.parametrize("options", [
+    {}, dict(weight_decay=0.01), dict(reps_rel=1e-4), dict(initial_step_size=1e-3),
+], ids=["defaults", "decay", "reps_rel", "initial_step_size"])
+def test_dog_matches_the_reference_after_100_steps(fresh_session, options):
+    optimizer = DoG(**options)
+    _, weights = _keras_run(optimizer)
+    theirs = dict(options)
+    if "initial_step_size" in theirs:
+        theirs["init_eta"] = theirs.pop("initial_step_size")
+    eta, reference = _torch_run(reference=dog.DoG, **theirs)
+    np.testing.assert_allclose(float(optimizer._eta.numpy()), eta, rtol=1e-5)  # noqa: SLF001
+    for ours_w, ref_w in zip(weights, reference):
+        np.testing.assert_allclose(ours_w, ref_w, atol=1e-5 * np.max(np.abs(ref_w)))
+
+
+def _estimate(optimizer):
+    return float(np.asarray(getattr(optimizer, "_d", None) if hasattr(optimizer, "_d")
+                            else optimizer._eta))  # noqa: SLF001
+
+
+@pytest.mark.parametrize("cls", [Prodigy, DAdaptAdam, DoG])
 def test_schedule_save_load_and_logger(fresh_session, tmp_path, cls):
     schedule = keras.optimizers.schedules.CosineDecay(1.0, decay_steps=20)
-    optimizer = cls(schedule, use_bias_correction=True)
+    optimizer = cls(schedule) if cls is DoG else cls(schedule, use_bias_correction=True)
     model = keras.Sequential([keras.Input((5,)), keras.layers.Dense(1)])
     model.compile(optimizer, "mse")
     logger = keras_lr.callbacks.LearningRateLogger()
     model.fit(X[:10].reshape(-1, 5), Y[:10].reshape(-1, 1), batch_size=16, epochs=1,
               verbose=0, callbacks=[logger])
-    d = float(optimizer._d.numpy())  # noqa: SLF001
-    np.testing.assert_allclose(logger.history["effective_learning_rate"][-1],
-                               d * float(schedule(9)), rtol=1e-5)
+    d = _estimate(optimizer)
+    expected = d if cls is DoG else d * float(schedule(9))
+    np.testing.assert_allclose(logger.history["effective_learning_rate"][-1], expected,
+                               rtol=1e-5)
     model.save(tmp_path / "m.keras")
     loaded = keras.saving.load_model(tmp_path / "m.keras")
     assert isinstance(loaded.optimizer, cls)
     assert loaded.optimizer.get_config() == optimizer.get_config()
-    np.testing.assert_allclose(float(loaded.optimizer._d.numpy()), d)  # noqa: SLF001
+    np.testing.assert_allclose(_estimate(loaded.optimizer), d)
     for a, b in zip(loaded.optimizer.variables, optimizer.variables):
         np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
 
@@ -124,7 +150,7 @@ def test_no_gradient_takes_no_step(fresh_session):
     assert optimizer._d.numpy() == np.float32(1e-6)  # noqa: SLF001
 
 
-@pytest.mark.parametrize("cls", [Prodigy, DAdaptAdam])
+@pytest.mark.parametrize("cls", [Prodigy, DAdaptAdam, DoG])
 def test_a_nan_gradient_skips_the_step(fresh_session, cls):
     optimizer = cls()
     variable = keras.Variable(np.ones((3,), "float32"))
@@ -136,7 +162,7 @@ def test_a_nan_gradient_skips_the_step(fresh_session, cls):
     after = [np.asarray(v) for v in optimizer.variables if "iteration" not in v.path]
     for a, b in zip(after, before):
         np.testing.assert_array_equal(a, b)
-    assert np.isfinite(optimizer._d.numpy())  # noqa: SLF001
+    assert np.isfinite(_estimate(optimizer))
     optimizer.apply([np.array([1.0, -2.0, 0.5], "float32")], [variable])
     assert not np.array_equal(variable.numpy(), weights)  # and training goes on
 
@@ -149,6 +175,14 @@ def test_errors():
                           (dict(clipnorm=1.0), "does not support `clipnorm`")]:
         with pytest.raises(ValueError, match=match):
             Prodigy(**kwargs)
+    for cls, kwargs, match in [(DAdaptAdam, dict(beta_2=-0.1), "Argument `beta_2` must be"),
+                               (DAdaptAdam, dict(gradient_accumulation_steps=2),
+                                "does not support `gradient_accumulation_steps`"),
+                               (DoG, dict(reps_rel=0.0), "Argument `reps_rel` must be > 0"),
+                               (DoG, dict(initial_step_size=-1.0),
+                                "Argument `initial_step_size` must be > 0")]:
+        with pytest.raises(ValueError, match=match):
+            cls(**kwargs)
     with pytest.raises(ValueError, match="do not wrap Prodigy yet"):
         keras_lr.optimizers.LRMultiplier(Prodigy(), {"x": 0.5})
 
