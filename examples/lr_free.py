@@ -1,7 +1,8 @@
-"""Training without choosing a learning rate: Prodigy, D-Adaptation Adam, DoG.
+"""Training without choosing a learning rate: Prodigy, D-Adaptation, DoG, Schedule-Free.
 
-Trains the digits MLP with `keras_lr.optimizers.Prodigy`, `DAdaptAdam` and
-`DoG` at their defaults (learning rate 1.0: a multiplier of the step size they
+Trains the digits MLP with `keras_lr.optimizers.Prodigy`, `DAdaptAdam`,
+`DoG` and `ScheduleFreeAdamW` (validated at its average, with
+`keras_lr.callbacks.ScheduleFreeEval`) at their defaults (learning rate 1.0: a multiplier of the step size they
 estimate) and with Adam at its default 1e-3, for the same epochs, and prints
 each one's validation accuracy and the step size the learning-rate-free ones
 arrived at (`effective_learning_rate`, logged by `LearningRateLogger`). Runs
@@ -21,7 +22,7 @@ import keras_lr  # noqa: E402
 from _data import digits  # noqa: E402
 
 
-def run(optimizer, data, epochs):
+def run(optimizer, data, epochs, callbacks=()):
     (x, y), validation = data
     keras.utils.set_random_seed(0)
     model = keras.Sequential([keras.Input((64,)), keras.layers.Dense(128, activation="relu"),
@@ -29,7 +30,7 @@ def run(optimizer, data, epochs):
     model.compile(optimizer, "sparse_categorical_crossentropy", metrics=["accuracy"])
     logger = keras_lr.callbacks.LearningRateLogger(frequency=10)
     history = model.fit(x, y, epochs=epochs, batch_size=32, validation_data=validation,
-                        verbose=0, callbacks=[logger])
+                        verbose=0, callbacks=[*callbacks, logger])
     step = logger.history.get("effective_learning_rate", [None])[-1]
     return history.history["val_accuracy"][-1], step
 
@@ -39,13 +40,15 @@ def main():
     parser.add_argument("--epochs", type=int, default=10)
     args = parser.parse_args()
     data = digits()
-    for name, optimizer in [
-        ("Prodigy (defaults)", keras_lr.optimizers.Prodigy()),
-        ("DAdaptAdam (defaults)", keras_lr.optimizers.DAdaptAdam()),
-        ("DoG (defaults)", keras_lr.optimizers.DoG()),
-        ("Adam 1e-3 (Keras's default)", keras.optimizers.Adam()),
+    evaluate_at_x = [keras_lr.callbacks.ScheduleFreeEval()]
+    for name, optimizer, callbacks in [
+        ("Prodigy (defaults)", keras_lr.optimizers.Prodigy(), ()),
+        ("DAdaptAdam (defaults)", keras_lr.optimizers.DAdaptAdam(), ()),
+        ("DoG (defaults)", keras_lr.optimizers.DoG(), ()),
+        ("ScheduleFreeAdamW (defaults)", keras_lr.optimizers.ScheduleFreeAdamW(), evaluate_at_x),
+        ("Adam 1e-3 (Keras's default)", keras.optimizers.Adam(), ()),
     ]:
-        accuracy, step = run(optimizer, data, args.epochs)
+        accuracy, step = run(optimizer, data, args.epochs, callbacks)
         found = "" if step is None else f", estimated step size {step:.2e}"
         print(f"{name:28s} validation accuracy {accuracy:.3f}{found}")
 

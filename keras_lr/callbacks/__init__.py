@@ -6,6 +6,7 @@ from keras_lr.finder.callback import LRFinder  # lives with the finder
 from keras_lr.callbacks.lr_logger import LearningRateLogger
 from keras_lr.callbacks.periodic_finder import PeriodicLRFinder
 from keras_lr.callbacks.plateau import ReduceLROnPlateau
+from keras_lr.callbacks.schedule_free_eval import ScheduleFreeEval
 
 __all__ = [
     "BoldDriver",
@@ -14,4 +15,5 @@ __all__ = [
     "LearningRateLogger",
     "PeriodicLRFinder",
     "ReduceLROnPlateau",
+    "ScheduleFreeEval",
 ]

@@ -1,6 +1,6 @@
 """Optimizer wrappers (per-layer learning rates, scheduled momentum,
 hypergradient descent on the learning rate) and learning-rate-free
-optimizers (Prodigy, D-Adaptation Adam, DoG)."""
+optimizers (Prodigy, D-Adaptation Adam, DoG, Schedule-Free AdamW and SGD)."""
 
 from keras_lr.optimizers.dadapt_adam import DAdaptAdam
 from keras_lr.optimizers.dog import DoG
@@ -9,6 +9,8 @@ from keras_lr.optimizers.layer_groups import discriminative
 from keras_lr.optimizers.layer_groups import layerwise_decay
 from keras_lr.optimizers.lr_multiplier import LRMultiplier
 from keras_lr.optimizers.prodigy import Prodigy
+from keras_lr.optimizers.schedule_free import ScheduleFreeAdamW
+from keras_lr.optimizers.schedule_free import ScheduleFreeSGD
 from keras_lr.optimizers.scheduled_momentum import ScheduledMomentum
 
 __all__ = [
@@ -17,6 +19,8 @@ __all__ = [
     "Hypergradient",
     "LRMultiplier",
     "Prodigy",
+    "ScheduleFreeAdamW",
+    "ScheduleFreeSGD",
     "ScheduledMomentum",
     "discriminative",
     "layerwise_decay",

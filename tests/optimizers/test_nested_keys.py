@@ -8,7 +8,6 @@ import keras
 import numpy as np
 import pytest
 
-import keras_lr
 from keras_lr.optimizers import LRMultiplier
 from keras_lr.optimizers import discriminative
 

@@ -1,0 +1,254 @@
+"""Schedule-Free AdamW and SGD (Defazio et al., 2024), with their evaluation point."""
+
+import keras
+from keras import ops
+
+from keras_lr import _validation
+from keras_lr._core import keras_private
+from keras_lr.optimizers._global_step import GlobalStepOptimizer
+
+__all__ = ["ScheduleFreeAdamW", "ScheduleFreeSGD"]
+
+
+class _ScheduleFree(GlobalStepOptimizer):
+    """The shared part: the averaging weights and the two points.
+
+    The model's variables hold the training point `y`, where gradients are
+    taken; the optimizer keeps the base sequence `z` and the average `x`,
+    the point to evaluate and to save. `use_evaluation_point(model)` puts `x`
+    into the model, `use_training_point(model)` puts back `y = beta * x +
+    (1 - beta) * z` (the update's own formula, so the round trip is exact);
+    `keras_lr.callbacks.ScheduleFreeEval` calls them around validation,
+    checkpoints and after `fit`.
+    """
+
+    def __init__(self, learning_rate, warmup_steps, r, weight_lr_power, name, **kwargs):
+        super().__init__(learning_rate=learning_rate, name=name, **kwargs)
+        self.warmup_steps = _validation.require_int("warmup_steps", warmup_steps, minimum=0)
+        self.r = _validation.require_non_negative("r", r)
+        self.weight_lr_power = _validation.require_non_negative(
+            "weight_lr_power", weight_lr_power)
+
+    @property
+    def _beta(self):
+        raise NotImplementedError
+
+    def build(self, var_list):
+        if self.built:
+            return
+        super().build(var_list)
+        self._lr_max = self.add_scalar("lr_max", -1.0)
+        self._weight_sum = self.add_scalar("weight_sum", 0.0)
+        self._at_evaluation_point = self.add_scalar("at_evaluation_point", 0.0)
+        self._z = [self.add_variable(tuple(v.shape), name="z", initializer=_copy_of(v))
+                   for v in var_list]
+        self._x = [self.add_variable(tuple(v.shape), name="x", initializer=_copy_of(v))
+                   for v in var_list]
+
+    def prepare_step(self, grads, variables, learning_rate):
+        """The step's scalars: the warmed-up LR and the averaging weight."""
+        k = ops.cast(self.iterations, "float32")
+        if self.warmup_steps:
+            sched = ops.minimum((k + 1.0) / float(self.warmup_steps), 1.0)
+        else:
+            sched = 1.0
+        lr = ops.cast(learning_rate, "float32") * sched
+        lr_max = ops.maximum(lr, ops.convert_to_tensor(self._lr_max))
+        weight = ops.power(k + 1.0, self.r) * ops.power(lr_max, self.weight_lr_power)
+        weight_sum = ops.convert_to_tensor(self._weight_sum) + weight
+        ckp1 = ops.where(weight_sum > 0, weight / ops.where(weight_sum > 0, weight_sum, 1.0),
+                         0.0)
+        self.assign(self._lr_max, lr_max)
+        self.assign(self._weight_sum, weight_sum)
+        object.__setattr__(self, "_keras_lr_step", (lr, ckp1, k))
+
+    def _average(self, index, z, ckp1):
+        """`x = (1 - c) x + c z`, then `y = beta x + (1 - beta) z`."""
+        x_slot = self._x[index]
+        x = ops.convert_to_tensor(x_slot) * (1.0 - ckp1) + z * ckp1
+        self.assign(x_slot, x)
+        return x * self._beta + z * (1.0 - self._beta)
+
+    # ---- the two points ----
+    def use_evaluation_point(self, model):
+        """Puts the average `x` into the model's variables (idempotent)."""
+        self._swap(model, to_evaluation=True)
+
+    def use_training_point(self, model):
+        """Puts the training point `y` back into the model (idempotent)."""
+        self._swap(model, to_evaluation=False)
+
+    def _swap(self, model, to_evaluation):
+        if not self.built:
+            return
+        keras_private.jax_state_sync(model)
+        if bool(float(ops.convert_to_numpy(self._at_evaluation_point))) == to_evaluation:
+            return
+        for variable in keras_private.trainable_variables(self):
+            index = self.index(variable)
+            x = ops.convert_to_tensor(self._x[index])
+            if to_evaluation:
+                variable.assign(ops.copy(x))  # not the slot's buffer (JAX donates it)
+            else:
+                z = ops.convert_to_tensor(self._z[index])
+                variable.assign(x * self._beta + z * (1.0 - self._beta))
+        self._at_evaluation_point.assign(1.0 if to_evaluation else 0.0)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({"warmup_steps": self.warmup_steps, "r": self.r,
+                       "weight_lr_power": self.weight_lr_power})
+        return config
+
+
+@keras.saving.register_keras_serializable(package="keras_lr")
+class ScheduleFreeAdamW(_ScheduleFree):
+    """Schedule-Free AdamW, as the reference (`schedulefree` 1.4.1,
+    `AdamWScheduleFreeReference`), with its evaluation point.
+
+    No decay schedule and no stopping time to fix in advance: the iterates
+    are averaged online. With `y` the model's variables (the training point,
+    where the gradient `g` is taken), `z` the base sequence and `x` the
+    average, at step `k` (from 0):
+
+    ```
+    lr     = learning_rate * min(1, (k + 1) / warmup_steps)
+    lr_max = max(lr_max, lr);  w = (k + 1)**r * lr_max**weight_lr_power
+    c      = w / sum(w)
+    z     -= lr * weight_decay * (z if decay_at_z else y)
+    v      = beta_2 * v + (1 - beta_2) * g**2
+    z     -= lr * g / (sqrt(v / (1 - beta_2**(k+1))) + epsilon)
+    x      = (1 - c) * x + c * z
+    y      = beta_1 * x + (1 - beta_1) * z
+    ```
+
+    **Evaluate at `x`.** The model holds `y` while it trains; evaluation,
+    prediction and saving should see `x`. Add
+    `keras_lr.callbacks.ScheduleFreeEval()` to `fit` (before
+    `ModelCheckpoint` / `BackupAndRestore`): validation, checkpoints and the
+    model after `fit` then see `x`, and training continues at `y`. Keras's
+    own `keras.optimizers.ScheduleFreeAdamW` has no such switch. Batch
+    normalization statistics are not recomputed at `x` yet.
+
+    Args:
+        learning_rate: Float or `LearningRateSchedule`. Defaults to `0.0025`
+            (the reference's).
+        beta_1: Float in [0, 1): the interpolation between `x` and `z`.
+            Defaults to `0.9`.
+        beta_2: Float in [0, 1). Defaults to `0.999`.
+        epsilon: Float > 0. Defaults to `1e-8`.
+        weight_decay: Float >= 0. Defaults to `0.0`.
+        warmup_steps: Integer >= 0. Linear warmup of the LR. Defaults to `0`.
+        r: Float >= 0. Polynomial weighting of the average. Defaults to `0`.
+        weight_lr_power: Float >= 0. Weights the average by `lr_max**p`, so
+            warmup steps count less. Defaults to `2`.
+        decay_at_z: Bool. Decay `z` by itself instead of by `y`. Defaults to
+            `False`.
+        name: String. Defaults to `"schedule_free_adamw"`.
+        **kwargs: Keras optimizer arguments; clipping and accumulation are
+            refused.
+
+    Reference:
+        [Defazio et al., 2024, "The Road Less Scheduled"](https://arxiv.org/abs/2405.15682).
+    """
+
+    def __init__(self, learning_rate=0.0025, beta_1=0.9, beta_2=0.999, epsilon=1e-8,
+                 weight_decay=0.0, warmup_steps=0, r=0.0, weight_lr_power=2.0,
+                 decay_at_z=False, name="schedule_free_adamw", **kwargs):
+        super().__init__(learning_rate, warmup_steps, r, weight_lr_power, name, **kwargs)
+        self.beta_1 = _validation.require_number("beta_1", beta_1, minimum=0, maximum=1,
+                                                 max_inclusive=False)
+        self.beta_2 = _validation.require_number("beta_2", beta_2, minimum=0, maximum=1,
+                                                 max_inclusive=False)
+        self.epsilon = _validation.require_positive("epsilon", epsilon)
+        self.sf_weight_decay = _validation.require_non_negative("weight_decay", weight_decay)
+        self.decay_at_z = _validation.require_bool("decay_at_z", decay_at_z)
+
+    @property
+    def _beta(self):
+        return self.beta_1
+
+    def build(self, var_list):
+        if self.built:
+            return
+        super().build(var_list)
+        self._exp_avg_sqs = self.add_optimizer_variables(var_list, "exp_avg_sq")
+
+    def update_step(self, gradient, variable, learning_rate):
+        lr, ckp1, k = self._keras_lr_step
+        index = self.index(variable)
+        grad = ops.cast(gradient, "float32")
+        y = ops.convert_to_tensor(variable)
+        z = ops.convert_to_tensor(self._z[index])
+        if self.sf_weight_decay:
+            z = z - lr * self.sf_weight_decay * (z if self.decay_at_z else y)
+        v_slot = self._exp_avg_sqs[index]
+        v = ops.convert_to_tensor(v_slot) * self.beta_2 + (1 - self.beta_2) * ops.square(grad)
+        self.assign(v_slot, v)
+        denom = ops.sqrt(v / (1.0 - ops.power(self.beta_2, k + 1.0))) + self.epsilon
+        z = z - lr * grad / denom
+        self.assign(self._z[index], z)
+        self.assign(variable, self._average(index, z, ckp1))
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({"beta_1": self.beta_1, "beta_2": self.beta_2, "epsilon": self.epsilon,
+                       "weight_decay": self.sf_weight_decay, "decay_at_z": self.decay_at_z})
+        return config
+
+
+@keras.saving.register_keras_serializable(package="keras_lr")
+class ScheduleFreeSGD(_ScheduleFree):
+    """Schedule-Free SGD, as the reference (`schedulefree` 1.4.1,
+    `SGDScheduleFreeReference`), with its evaluation point.
+
+    As `ScheduleFreeAdamW` with a plain gradient step on `z`:
+    `g += weight_decay * y`, `z -= lr * g`, `x = (1 - c) * x + c * z`,
+    `y = momentum * x + (1 - momentum) * z`. Evaluate at `x` with
+    `keras_lr.callbacks.ScheduleFreeEval()`.
+
+    Args:
+        learning_rate: Float or `LearningRateSchedule`. Defaults to `1.0`
+            (the reference's).
+        momentum: Float in (0, 1). Defaults to `0.9`.
+        weight_decay: Float >= 0. Defaults to `0.0`.
+        warmup_steps: Integer >= 0. Defaults to `0`.
+        r: Float >= 0. Defaults to `0`.
+        weight_lr_power: Float >= 0. Defaults to `2`.
+        name: String. Defaults to `"schedule_free_sgd"`.
+        **kwargs: Keras optimizer arguments; clipping and accumulation are
+            refused.
+    """
+
+    def __init__(self, learning_rate=1.0, momentum=0.9, weight_decay=0.0, warmup_steps=0,
+                 r=0.0, weight_lr_power=2.0, name="schedule_free_sgd", **kwargs):
+        super().__init__(learning_rate, warmup_steps, r, weight_lr_power, name, **kwargs)
+        self.momentum = _validation.require_number("momentum", momentum, minimum=0, maximum=1,
+                                                   min_inclusive=False, max_inclusive=False)
+        self.sf_weight_decay = _validation.require_non_negative("weight_decay", weight_decay)
+
+    @property
+    def _beta(self):
+        return self.momentum
+
+    def update_step(self, gradient, variable, learning_rate):
+        lr, ckp1, _ = self._keras_lr_step
+        index = self.index(variable)
+        grad = ops.cast(gradient, "float32")
+        if self.sf_weight_decay:
+            grad = grad + self.sf_weight_decay * ops.convert_to_tensor(variable)
+        z = ops.convert_to_tensor(self._z[index]) - lr * grad
+        self.assign(self._z[index], z)
+        self.assign(variable, self._average(index, z, ckp1))
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({"momentum": self.momentum, "weight_decay": self.sf_weight_decay})
+        return config
+
+
+def _copy_of(variable):
+    def initializer(shape, dtype=None):
+        # A copy: on JAX, sharing the variable's buffer breaks donation.
+        return ops.copy(ops.cast(ops.convert_to_tensor(variable), dtype or "float32"))
+    return initializer
