@@ -281,6 +281,32 @@ class _Logged(keras.callbacks.Callback):
         self.loggers[self.current].on_train_batch_end(batch, logs)
 
 
+def lr_free():
+    """Each learning-rate-free optimizer's estimated step size on the digits MLP."""
+    from sklearn.datasets import load_digits
+
+    x, y = load_digits(return_X_y=True)
+    x = (x / 16.0).astype("float32")
+    fig, ax = plt.subplots(figsize=(8, 3.6))
+    for name, make in [("Prodigy: d * lr", keras_lr.optimizers.Prodigy),
+                       ("DAdaptAdam: d * lr", keras_lr.optimizers.DAdaptAdam),
+                       ("DoG: eta (an SGD step)", keras_lr.optimizers.DoG)]:
+        keras.utils.set_random_seed(0)
+        model = keras.Sequential([keras.Input((64,)), keras.layers.Dense(128, activation="relu"),
+                                  keras.layers.Dense(10, activation="softmax")])
+        model.compile(make(), "sparse_categorical_crossentropy")
+        logger = keras_lr.callbacks.LearningRateLogger(frequency=5)
+        model.fit(x, y, epochs=10, batch_size=32, verbose=0, callbacks=[logger])
+        ax.plot(logger.history["step"], logger.history["effective_learning_rate"], label=name)
+    ax.axhline(1e-3, color="gray", linestyle=":", label="Adam's default 1e-3")
+    ax.set_yscale("log")
+    ax.set_xlabel("optimizer step (digits MLP, 10 epochs)")
+    ax.set_ylabel("estimated step size")
+    ax.set_title("The step size each optimizer estimated, from d0 = 1e-6", fontsize=10)
+    ax.legend(fontsize=8)
+    _save(fig, "lr_free.png")
+
+
 def main():
     os.makedirs(OUT, exist_ok=True)
     cyclical()
@@ -291,6 +317,7 @@ def main():
     per_layer()
     finder()
     workflows()
+    lr_free()
 
 
 if __name__ == "__main__":
