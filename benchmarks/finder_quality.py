@@ -25,6 +25,8 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
 import keras_lr  # noqa: E402
+from _data import split  # noqa: E402
+from _data import standardize  # noqa: E402
 from keras_lr.finder import UnreliableCurveError  # noqa: E402
 from keras_lr.finder.range_test import DEFAULT_REPEATS  # noqa: E402
 from keras_lr.finder.suggestions import DEFAULT_METHOD  # noqa: E402
@@ -33,22 +35,10 @@ GRID = np.logspace(-5, 0, 11)  # half-decade spacing
 METHODS = (DEFAULT_METHOD, "valley")  # the default, and fastai's default
 
 
-def _split(x, y, seed=0, fraction=0.25):
-    order = np.random.default_rng(seed).permutation(len(x))
-    x, y = x[order], y[order]
-    cut = int(len(x) * (1 - fraction))
-    return (x[:cut], y[:cut]), (x[cut:], y[cut:])
-
-
-def _standardize(train, val):
-    mean, std = train.mean(axis=0), train.std(axis=0) + 1e-8
-    return ((train - mean) / std).astype("float32"), ((val - mean) / std).astype("float32")
-
-
 def task_digits_mlp():
     from sklearn.datasets import load_digits
 
-    (x, y), (xv, yv) = _split(*load_digits(return_X_y=True))
+    (x, y), (xv, yv) = split(*load_digits(return_X_y=True))
     x, xv = (x / 16.0).astype("float32"), (xv / 16.0).astype("float32")
 
     def build():
@@ -65,7 +55,7 @@ def task_digits_mlp():
 def task_digits_cnn():
     from sklearn.datasets import load_digits
 
-    (x, y), (xv, yv) = _split(*load_digits(return_X_y=True))
+    (x, y), (xv, yv) = split(*load_digits(return_X_y=True))
     x = (x / 16.0).astype("float32").reshape(-1, 8, 8, 1)
     xv = (xv / 16.0).astype("float32").reshape(-1, 8, 8, 1)
 
@@ -87,8 +77,8 @@ def task_digits_cnn():
 def task_breast_cancer():
     from sklearn.datasets import load_breast_cancer
 
-    (x, y), (xv, yv) = _split(*load_breast_cancer(return_X_y=True))
-    x, xv = _standardize(x, xv)
+    (x, y), (xv, yv) = split(*load_breast_cancer(return_X_y=True))
+    x, xv = standardize(x, xv)
     y, yv = y.astype("float32"), yv.astype("float32")
 
     def build():
@@ -105,8 +95,8 @@ def task_breast_cancer():
 def task_diabetes_regression():
     from sklearn.datasets import load_diabetes
 
-    (x, y), (xv, yv) = _split(*load_diabetes(return_X_y=True))
-    x, xv = _standardize(x, xv)
+    (x, y), (xv, yv) = split(*load_diabetes(return_X_y=True))
+    x, xv = standardize(x, xv)
     scale = y.std()
     y, yv = (y / scale).astype("float32"), (yv / scale).astype("float32")
 

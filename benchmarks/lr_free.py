@@ -28,25 +28,15 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
 import keras_lr  # noqa: E402
-
-
-def _split(x, y, seed=0, fraction=0.25):
-    order = np.random.default_rng(seed).permutation(len(x))
-    x, y = x[order], y[order]
-    cut = int(len(x) * (1 - fraction))
-    return (x[:cut], y[:cut]), (x[cut:], y[cut:])
-
-
-def _standardize(train, val):
-    mean, std = train.mean(axis=0), train.std(axis=0) + 1e-8
-    return ((train - mean) / std).astype("float32"), ((val - mean) / std).astype("float32")
+from _data import split  # noqa: E402
+from _data import standardize  # noqa: E402
 
 
 def tasks():
     from sklearn import datasets
 
     out = []
-    (x, y), (xv, yv) = _split(*datasets.load_digits(return_X_y=True))
+    (x, y), (xv, yv) = split(*datasets.load_digits(return_X_y=True))
     x, xv = (x / 16.0).astype("float32"), (xv / 16.0).astype("float32")
     out.append(dict(name="digits MLP", data=(x, y), validation=(xv, yv), kind="class",
                     layers=lambda: [keras.layers.Dense(128, activation="relu")], classes=10))
@@ -55,12 +45,12 @@ def tasks():
                     layers=lambda: [keras.layers.Conv2D(16, 3, activation="relu",
                                                         padding="same"),
                                     keras.layers.MaxPooling2D(), keras.layers.Flatten()]))
-    (x, y), (xv, yv) = _split(*datasets.load_breast_cancer(return_X_y=True))
-    x, xv = _standardize(x, xv)
+    (x, y), (xv, yv) = split(*datasets.load_breast_cancer(return_X_y=True))
+    x, xv = standardize(x, xv)
     out.append(dict(name="breast cancer MLP", data=(x, y), validation=(xv, yv), kind="class",
                     classes=2, layers=lambda: [keras.layers.Dense(32, activation="relu")]))
-    (x, y), (xv, yv) = _split(*datasets.load_diabetes(return_X_y=True))
-    x, xv = _standardize(x, xv)
+    (x, y), (xv, yv) = split(*datasets.load_diabetes(return_X_y=True))
+    x, xv = standardize(x, xv)
     mean, std = y.mean(), y.std()
     y, yv = ((y - mean) / std).astype("float32"), ((yv - mean) / std).astype("float32")
     out.append(dict(name="diabetes regression MLP", data=(x, y), validation=(xv, yv),

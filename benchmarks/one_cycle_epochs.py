@@ -35,27 +35,17 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
 import keras_lr  # noqa: E402
+from _data import split  # noqa: E402
+from _data import standardize  # noqa: E402
 
 BUDGETS = (1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64, 96, 128)
 BATCH_SIZE = 32
 
 
-def _split(x, y, seed=0, fraction=0.25):
-    order = np.random.default_rng(seed).permutation(len(x))
-    x, y = x[order], y[order]
-    cut = int(len(x) * (1 - fraction))
-    return (x[:cut], y[:cut]), (x[cut:], y[cut:])
-
-
-def _standardize(train, val):
-    mean, std = train.mean(axis=0), train.std(axis=0) + 1e-8
-    return ((train - mean) / std).astype("float32"), ((val - mean) / std).astype("float32")
-
-
 def _task(name, loader, layers, scale=None, shape=None):
-    (x, y), (xv, yv) = _split(*loader(return_X_y=True))
+    (x, y), (xv, yv) = split(*loader(return_X_y=True))
     if scale is None:
-        x, xv = _standardize(x, xv)
+        x, xv = standardize(x, xv)
     else:
         x, xv = (x / scale).astype("float32"), (xv / scale).astype("float32")
     if shape is not None:

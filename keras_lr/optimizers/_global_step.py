@@ -4,9 +4,35 @@ first (a global step-size estimate: Prodigy, D-Adaptation, DoG)."""
 import keras
 from keras import ops
 
+from keras_lr import _validation
 from keras_lr._core import keras_private
 
-__all__ = ["GlobalStepOptimizer"]
+__all__ = ["GlobalStepOptimizer", "all_finite", "copy_initializer", "validate_growth_rate"]
+
+def all_finite(grads):
+    """A boolean tensor: no NaN or infinite value in any gradient."""
+    return ops.all(ops.stack([ops.all(ops.isfinite(g)) for g in grads]))
+
+
+def copy_initializer(variable, transform=None):
+    """An initializer giving a copy of `variable`'s value (through
+    `transform`, e.g. a slice): the reference optimizers' `x0`, `z`, `x`."""
+    def initializer(shape, dtype=None):
+        value = ops.convert_to_tensor(variable)
+        if transform is not None:
+            value = transform(value)
+        # A copy: on JAX, sharing the variable's buffer breaks donation.
+        return ops.copy(ops.cast(value, dtype or "float32"))
+    return initializer
+
+
+def validate_growth_rate(growth_rate):
+    """`inf`, or a float > 1: the most an estimate may grow per step."""
+    if growth_rate == float("inf"):
+        return growth_rate
+    return _validation.require_number("growth_rate", growth_rate, minimum=1,
+                                      min_inclusive=False)
+
 
 _REFUSED = ("clipnorm", "clipvalue", "global_clipnorm", "gradient_accumulation_steps")
 

@@ -5,6 +5,8 @@ from keras import ops
 
 from keras_lr import _validation
 from keras_lr.optimizers._global_step import GlobalStepOptimizer
+from keras_lr.optimizers._global_step import all_finite
+from keras_lr.optimizers._global_step import validate_growth_rate
 
 __all__ = ["DAdaptAdam"]
 
@@ -73,9 +75,7 @@ class DAdaptAdam(GlobalStepOptimizer):
         self.use_bias_correction = _validation.require_bool(
             "use_bias_correction", use_bias_correction)
         self.d0 = _validation.require_positive("d0", d0)
-        self.growth_rate = growth_rate if growth_rate == float("inf") else (
-            _validation.require_number("growth_rate", growth_rate, minimum=1,
-                                       min_inclusive=False))
+        self.growth_rate = validate_growth_rate(growth_rate)
 
     def build(self, var_list):
         if self.built:
@@ -100,7 +100,7 @@ class DAdaptAdam(GlobalStepOptimizer):
             bias = 1.0
         dlr = d * lr * bias
         root = self.beta_2 ** 0.5
-        finite = ops.all(ops.stack([ops.all(ops.isfinite(g)) for g in grads]))
+        finite = all_finite(grads)
         keep = lambda new, old: ops.where(finite, new, ops.convert_to_tensor(old))  # noqa: E731
         numerator = 0.0
         sk_l1 = 0.0

@@ -5,6 +5,8 @@ from keras import ops
 
 from keras_lr import _validation
 from keras_lr.optimizers._global_step import GlobalStepOptimizer
+from keras_lr.optimizers._global_step import all_finite
+from keras_lr.optimizers._global_step import copy_initializer
 
 __all__ = ["DoG"]
 
@@ -68,12 +70,12 @@ class DoG(GlobalStepOptimizer):
         self._g_sum = self.add_scalar("G", 0.0)
         self._eta = self.add_scalar("eta", 0.0)
         self._x0 = [self.add_variable(tuple(v.shape), name="x0",
-                                      initializer=_copy_of(v)) for v in var_list]
+                                      initializer=copy_initializer(v)) for v in var_list]
 
     def prepare_step(self, grads, variables, learning_rate):
         """The pass over all variables: the distance, the gradient sum, eta."""
         first = ops.equal(self.iterations, 0)
-        finite = ops.all(ops.stack([ops.all(ops.isfinite(g)) for g in grads]))
+        finite = all_finite(grads)
         step_grads = {}
         squares, distance, norm = 0.0, 0.0, 0.0
         for grad, variable in zip(grads, variables):
@@ -115,10 +117,3 @@ class DoG(GlobalStepOptimizer):
         config.update({"reps_rel": self.reps_rel, "weight_decay": self.dog_weight_decay,
                        "epsilon": self.epsilon, "initial_step_size": self.initial_step_size})
         return config
-
-
-def _copy_of(variable):
-    def initializer(shape, dtype=None):
-        # A copy: on JAX, sharing the variable's buffer breaks donation.
-        return ops.copy(ops.cast(ops.convert_to_tensor(variable), dtype or "float32"))
-    return initializer

@@ -5,6 +5,9 @@ from keras import ops
 
 from keras_lr import _validation
 from keras_lr.optimizers._global_step import GlobalStepOptimizer
+from keras_lr.optimizers._global_step import all_finite
+from keras_lr.optimizers._global_step import copy_initializer
+from keras_lr.optimizers._global_step import validate_growth_rate
 
 __all__ = ["Prodigy"]
 
@@ -107,9 +110,7 @@ class Prodigy(GlobalStepOptimizer):
         self.safeguard_warmup = _validation.require_bool("safeguard_warmup", safeguard_warmup)
         self.d0 = _validation.require_positive("d0", d0)
         self.d_coef = _validation.require_positive("d_coef", d_coef)
-        self.growth_rate = growth_rate if growth_rate == float("inf") else (
-            _validation.require_number("growth_rate", growth_rate, minimum=1,
-                                       min_inclusive=False))
+        self.growth_rate = validate_growth_rate(growth_rate)
         self.slice_p = _validation.require_int("slice_p", slice_p, minimum=1)
 
     def build(self, var_list):
@@ -126,15 +127,8 @@ class Prodigy(GlobalStepOptimizer):
         self._s = [self.add_variable((self._sliced_size(v),), name="s") for v in var_list]
         self._x0 = [
             self.add_variable((self._sliced_size(v),), name="x0",
-                              initializer=self._initial_value(v))
+                              initializer=copy_initializer(v, self._sliced))
             for v in var_list]
-
-    def _initial_value(self, variable):
-        def initializer(shape, dtype=None):
-            # A copy: on JAX, sharing the variable's buffer breaks donation.
-            return ops.copy(ops.cast(self._sliced(ops.convert_to_tensor(variable)),
-                                     dtype or "float32"))
-        return initializer
 
     def _sliced_size(self, variable):
         size = 1
@@ -167,7 +161,7 @@ class Prodigy(GlobalStepOptimizer):
         d_denom = 0.0
         # A NaN/inf gradient anywhere: the whole step is skipped (moments,
         # estimate, weights), as LossScaleOptimizer skips one.
-        finite = ops.all(ops.stack([ops.all(ops.isfinite(g)) for g in grads]))
+        finite = all_finite(grads)
         keep = lambda new, old: ops.where(finite, new, ops.convert_to_tensor(old))  # noqa: E731
         for grad, variable in zip(grads, variables):
             index = self.index(variable)

@@ -6,6 +6,7 @@ from keras import ops
 from keras_lr import _validation
 from keras_lr._core import keras_private
 from keras_lr.optimizers._global_step import GlobalStepOptimizer
+from keras_lr.optimizers._global_step import copy_initializer
 
 __all__ = ["ScheduleFreeAdamW", "ScheduleFreeSGD"]
 
@@ -40,9 +41,9 @@ class _ScheduleFree(GlobalStepOptimizer):
         self._lr_max = self.add_scalar("lr_max", -1.0)
         self._weight_sum = self.add_scalar("weight_sum", 0.0)
         self._at_evaluation_point = self.add_scalar("at_evaluation_point", 0.0)
-        self._z = [self.add_variable(tuple(v.shape), name="z", initializer=_copy_of(v))
+        self._z = [self.add_variable(tuple(v.shape), name="z", initializer=copy_initializer(v))
                    for v in var_list]
-        self._x = [self.add_variable(tuple(v.shape), name="x", initializer=_copy_of(v))
+        self._x = [self.add_variable(tuple(v.shape), name="x", initializer=copy_initializer(v))
                    for v in var_list]
 
     def prepare_step(self, grads, variables, learning_rate):
@@ -245,10 +246,3 @@ class ScheduleFreeSGD(_ScheduleFree):
         config = super().get_config()
         config.update({"momentum": self.momentum, "weight_decay": self.sf_weight_decay})
         return config
-
-
-def _copy_of(variable):
-    def initializer(shape, dtype=None):
-        # A copy: on JAX, sharing the variable's buffer breaks donation.
-        return ops.copy(ops.cast(ops.convert_to_tensor(variable), dtype or "float32"))
-    return initializer
