@@ -113,8 +113,8 @@ class LearningRateLogger(keras.callbacks.Callback):
         if momentum is not None:
             name, value = momentum
             values[name] = _value_at(value, step)
-        owner = innermost_optimizer(optimizer)
-        if hasattr(owner, "effective_learning_rate"):
+        owner = _effective_rate_owner(optimizer)
+        if owner is not None:
             # A learning-rate-free optimizer: the step size it estimated.
             keras_private.jax_state_sync(self.model)
             values["effective_learning_rate"] = float(np.asarray(
@@ -205,4 +205,14 @@ def _momentum(optimizer):
         if isinstance(value, LearningRateSchedule) or (
                 isinstance(value, (int, float)) and not isinstance(value, bool)):
             return name, value
+    return None
+
+
+def _effective_rate_owner(optimizer):
+    """The optimizer of the chain that estimates its step size (a
+    learning-rate-free optimizer, or `Mechanic` around another), if any."""
+    while optimizer is not None:
+        if hasattr(optimizer, "effective_learning_rate"):
+            return optimizer
+        optimizer = getattr(optimizer, "inner_optimizer", None)
     return None

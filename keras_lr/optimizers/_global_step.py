@@ -87,6 +87,31 @@ class GlobalStepOptimizer(keras.optimizers.Optimizer):
     def prepare_step(self, grads, variables, learning_rate):
         raise NotImplementedError
 
+    def prepare(self, grads, variables):
+        """Runs `prepare_step` on unscaled gradients: called by `apply`, and
+        by `LRMultiplier` for the variables it trains."""
+        object.__setattr__(self, "_keras_lr_step_grads", {})
+        object.__setattr__(self, "_keras_lr_factor", None)
+        self.prepare_step(grads, variables, ops.cast(self.learning_rate, "float32"))
+
+    def set_step_factor(self, factor):
+        """Set by `LRMultiplier` before it updates a group of variables:
+        their steps are multiplied by `factor` (the estimate is shared)."""
+        object.__setattr__(self, "_keras_lr_factor", factor)
+
+    def scaled(self, step):
+        """`step` times the current variable group's multiplier, if any."""
+        factor = getattr(self, "_keras_lr_factor", None)
+        if factor is None:
+            return step
+        return step * ops.cast(factor, step.dtype)
+
+    def scaled_move(self, old, new):
+        """`new`, or with a multiplier `old + factor * (new - old)`."""
+        if getattr(self, "_keras_lr_factor", None) is None:
+            return new
+        return old + self.scaled(new - old)
+
     def apply(self, grads, trainable_variables=None):
         grads = list(grads)
         if trainable_variables is not None:
@@ -98,8 +123,6 @@ class GlobalStepOptimizer(keras.optimizers.Optimizer):
         pairs = [(g, v) for g, v in zip(grads, variables) if g is not None]
         if pairs:
             scale = self.loss_scale_factor
-            scaled = [g if scale is None else g / scale for g, _ in pairs]
-            object.__setattr__(self, "_keras_lr_step_grads", {})
-            self.prepare_step(scaled, [v for _, v in pairs],
-                              ops.cast(self.learning_rate, "float32"))
+            self.prepare([g if scale is None else g / scale for g, _ in pairs],
+                         [v for _, v in pairs])
         return super().apply(grads, trainable_variables)

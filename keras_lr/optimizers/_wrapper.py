@@ -32,7 +32,7 @@ from keras_lr import _validation
 from keras_lr._core import keras_private
 from keras_lr._core.learning_rate import innermost_optimizer as learning_rate_owner
 
-__all__ = ["OptimizerWrapper"]
+__all__ = ["OptimizerWrapper", "safe_name", "sum_over_replicas"]
 
 
 class OptimizerWrapper(keras.optimizers.Optimizer):
@@ -46,6 +46,10 @@ class OptimizerWrapper(keras.optimizers.Optimizer):
         optimizer: The Keras optimizer to wrap.
         name: String. The wrapper's name.
     """
+
+    # Whether the wrapper may stand around an optimizer that estimates its
+    # step size in a pass over all variables (Prodigy, DoG, ...).
+    _wraps_step_size_estimators = False
 
     def __init__(self, optimizer, name=None):
         _validation.require_type(
@@ -63,11 +67,11 @@ class OptimizerWrapper(keras.optimizers.Optimizer):
                 f"{optimizer._keras_lr_wrapped_by!r}: wrap the wrapper, or a "
                 f"new optimizer. Received: optimizer={optimizer!r}")
         base = learning_rate_owner(optimizer)
-        if hasattr(base, "prepare_step"):
+        if hasattr(base, "prepare_step") and not self._wraps_step_size_estimators:
             raise ValueError(
-                f"keras-lr's optimizer wrappers do not wrap {type(base).__name__} "
-                "yet: it estimates its step size in a pass over all variables "
-                "that the wrapper's update would skip.")
+                f"{type(self).__name__} does not wrap {type(base).__name__}: it "
+                "estimates its own step size (only `LRMultiplier` composes with "
+                f"it). Received: optimizer={optimizer!r}")
         for setting in ("gradient_accumulation_steps",):
             if getattr(base, setting, None):
                 raise ValueError(
@@ -163,6 +167,9 @@ class OptimizerWrapper(keras.optimizers.Optimizer):
             scale = base.loss_scale_factor
             if scale is not None:
                 grads = [g / scale for g in grads]
+            if hasattr(base, "prepare"):
+                # A step-size estimator: its pass over the trained variables.
+                base.prepare(grads, variables)
 
             def update(grads, variables):
                 grads = keras_private.clip_gradients(base, grads)
@@ -264,16 +271,24 @@ def _grouped_update(base, grads, variables, factors):
         # The optimizer's own decay (Muon): only unscaled rates reach here
         # (LRMultiplier refuses other multipliers at build).
         keras_private.own_weight_decay(base, variables)
+    estimator = hasattr(base, "set_step_factor")
     for group_factors, group_grads, group_variables in groups.values():
         rate = learning_rate
+        product = 1.0
         for factor in group_factors:
             rate = ops.multiply(ops.cast(rate, "float32"), ops.cast(factor, "float32"))
+            product = ops.multiply(ops.cast(product, "float32"), ops.cast(factor, "float32"))
+        if estimator:
+            # Its steps come from its shared estimate, scaled per group.
+            base.set_step_factor(product if group_factors else None)
         if base.weight_decay is not None and standard_decay:
             decayed = [v for v in group_variables if keras_private.use_weight_decay(base, v)]
             if decayed:
                 keras_private.update_each(base, decayed, _decay, rate,
                                           ops.convert_to_tensor(base.weight_decay))
         keras_private.backend_update_step(base, group_grads, group_variables, rate)
+    if estimator:
+        base.set_step_factor(None)
 
 
 def _decay(variable, learning_rate, weight_decay):
@@ -281,3 +296,21 @@ def _decay(variable, learning_rate, weight_decay):
     lr = ops.cast(learning_rate, variable.dtype)
     wd = ops.cast(weight_decay, variable.dtype)
     variable.assign_sub(variable * wd * lr)
+
+
+def safe_name(path):
+    """A variable path usable in a variable name."""
+    return path.replace("/", "_")
+
+
+def sum_over_replicas(value):
+    """Sums `value` (a tensor or a list) over the replicas of a
+    `tf.distribute` strategy, if any."""
+    if keras.backend.backend() != "tensorflow":
+        return value
+    import tensorflow as tf
+
+    context = tf.distribute.get_replica_context()
+    if context is None or context.num_replicas_in_sync == 1:
+        return value
+    return context.all_reduce(tf.distribute.ReduceOp.SUM, value)

@@ -132,11 +132,11 @@ class DAdaptAdam(GlobalStepOptimizer):
         dlr = ops.cast(self._dlr, variable.dtype)
         denom = ops.sqrt(ops.convert_to_tensor(self._exp_avg_sqs[index])) + self.epsilon
         x = ops.convert_to_tensor(variable)
-        if self.dadapt_weight_decay and self.decouple:
-            x = x - self.dadapt_weight_decay * dlr * x
         step = ops.convert_to_tensor(self._exp_avgs[index]) / denom
-        self.assign(variable, ops.where(self._keras_lr_skip, ops.convert_to_tensor(variable),
-                                        x - step))
+        new = x
+        if self.dadapt_weight_decay and self.decouple:
+            new = new - self.dadapt_weight_decay * dlr * new
+        self.assign(variable, ops.where(self._keras_lr_skip, x, self.scaled_move(x, new - step)))
 
     def effective_learning_rate(self, step=None):
         """`d * lr`: the step size this optimizer uses now (at `step`)."""

@@ -106,7 +106,7 @@ class DoG(GlobalStepOptimizer):
         grad = self._keras_lr_step_grads[self.index(variable)]
         eta = ops.cast(self._eta, variable.dtype)
         x = ops.convert_to_tensor(variable)
-        self.assign(variable, ops.where(self._keras_lr_skip, x, x - eta * grad))
+        self.assign(variable, ops.where(self._keras_lr_skip, x, x - self.scaled(eta * grad)))
 
     def effective_learning_rate(self, step=None):
         """`eta`: the step size of the last step."""

@@ -7,6 +7,8 @@ from keras_lr import _validation
 from keras_lr._core import keras_private
 from keras_lr._core.learning_rate import innermost_optimizer as learning_rate_owner
 from keras_lr.optimizers._wrapper import OptimizerWrapper
+from keras_lr.optimizers._wrapper import safe_name
+from keras_lr.optimizers._wrapper import sum_over_replicas
 
 __all__ = ["Hypergradient"]
 
@@ -159,7 +161,7 @@ class Hypergradient(OptimizerWrapper):
         self._directions = [
             self.add_variable(
                 shape=v.shape, dtype=v.dtype, initializer="zeros",
-                aggregation="only_first_replica", name=f"{_safe(v.path)}_hd_direction")
+                aggregation="only_first_replica", name=f"{safe_name(v.path)}_hd_direction")
             for v in keras_private.trainable_variables(base)]
         if self.warmup_steps:
             # The initial rate, the warm-up's ceiling (set at the first step).
@@ -180,7 +182,7 @@ class Hypergradient(OptimizerWrapper):
         if multiplicative and pairs:
             # |g| needs the whole gradient: sum the replicas' parts first
             # (the additive rule only needs the sum of per-replica dots).
-            summed = _sum_over_replicas([g for g, _ in pairs])
+            summed = sum_over_replicas([g for g, _ in pairs])
             pairs = list(zip(summed, [d for _, d in pairs]))
         dot = ops.convert_to_tensor(0.0, "float32")
         g_norm = ops.convert_to_tensor(0.0, "float32")
@@ -197,7 +199,7 @@ class Hypergradient(OptimizerWrapper):
             cosine = dot / ops.maximum(ops.sqrt(g_norm * u_norm), 1e-30)
             new_lr = lr_before * (1.0 + self.hypergradient_lr * cosine)
         else:
-            dot = _sum_over_replicas(dot)
+            dot = sum_over_replicas(dot)
             new_lr = lr_before + self.hypergradient_lr * dot
         if self.warmup_steps:
             new_lr = self._warm_up(base, lr_before, new_lr, dot)
@@ -255,19 +257,3 @@ def _check_not_controlled(learning_rate):
             "DivergenceGuard) cannot also change it. Use one or the other "
             "(`Hypergradient(..., min_lr=..., max_lr=...)` bounds the rate).")
 
-
-def _safe(path):
-    return path.replace("/", "_")
-
-
-def _sum_over_replicas(value):
-    """Sums `value` (a tensor or a list) over the replicas of a
-    `tf.distribute` strategy, if any."""
-    if keras.backend.backend() != "tensorflow":
-        return value
-    import tensorflow as tf
-
-    context = tf.distribute.get_replica_context()
-    if context is None or context.num_replicas_in_sync == 1:
-        return value
-    return context.all_reduce(tf.distribute.ReduceOp.SUM, value)

@@ -94,6 +94,16 @@ class LRMultiplier(OptimizerWrapper):
     zero learning rate for those steps (the slots still update, as they
     would with a zero learning rate).
 
+    **Learning-rate-free optimizers** (`Prodigy`, `DAdaptAdam`, `DoG`,
+    `DoWG`, `ScheduleFreeAdamW`, `ScheduleFreeSGD`): their step size is one
+    estimate shared by all layers, made from the variables that train (a
+    frozen layer takes no part in it, as a parameter group at `lr=0` in
+    the PyTorch references). A multiplier `m` scales that layer's step
+    (Schedule-Free: its `z` step) by `m`, the estimate staying shared: the
+    ratios between layers are the ones you set, the overall size is the
+    optimizer's. (The references allow only 0 or the common rate per
+    group; any other ratio is keras-lr's extension.)
+
     Args:
         optimizer: The Keras optimizer to wrap (SGD, Adam, AdamW, Nadam,
             RMSprop, Adagrad, Adadelta, Adamax, Lion, Adafactor, ...). Its
@@ -138,6 +148,8 @@ class LRMultiplier(OptimizerWrapper):
 
     ```
     """
+
+    _wraps_step_size_estimators = True
 
     def __init__(self, optimizer, multipliers, default_multiplier=1.0,
                  name="lr_multiplier"):

@@ -204,16 +204,16 @@ class Prodigy(GlobalStepOptimizer):
         d = ops.cast(self._d, variable.dtype)
         denom = ops.sqrt(ops.convert_to_tensor(self._exp_avg_sqs[index])) + d * self.epsilon
         x = ops.convert_to_tensor(variable)
-        if self.prodigy_weight_decay and self.decouple:
-            x = x - self.prodigy_weight_decay * dlr * x
         if self.beta_1 > 0:
             step = dlr * ops.convert_to_tensor(self._exp_avgs[index]) / denom
         else:
             step = dlr * d * self._keras_lr_step_grads[index] / denom
+        new = x
+        if self.prodigy_weight_decay and self.decouple:
+            new = new - self.prodigy_weight_decay * dlr * new
         # No gradient anywhere (sum |s| = 0, the reference takes no step), or
         # a non-finite one (skipped).
-        self.assign(variable, ops.where(self._keras_lr_skip, ops.convert_to_tensor(variable),
-                                        x - step))
+        self.assign(variable, ops.where(self._keras_lr_skip, x, self.scaled_move(x, new - step)))
 
     def effective_learning_rate(self, step=None):
         """`d * lr`: the step size this optimizer uses now (at `step`)."""

@@ -72,19 +72,27 @@ class _ScheduleFree(GlobalStepOptimizer):
 
     # ---- the two points ----
     def use_evaluation_point(self, model):
-        """Puts the average `x` into the model's variables (idempotent)."""
-        self._swap(model, to_evaluation=True)
+        """Puts the average `x` into the model's variables (idempotent).
+
+        Returns:
+            Whether the variables changed (they held `y`).
+        """
+        return self._swap(model, to_evaluation=True)
 
     def use_training_point(self, model):
-        """Puts the training point `y` back into the model (idempotent)."""
-        self._swap(model, to_evaluation=False)
+        """Puts the training point `y` back into the model (idempotent).
+
+        Returns:
+            Whether the variables changed (they held `x`).
+        """
+        return self._swap(model, to_evaluation=False)
 
     def _swap(self, model, to_evaluation):
         if not self.built:
-            return
+            return False
         keras_private.jax_state_sync(model)
         if bool(float(ops.convert_to_numpy(self._at_evaluation_point))) == to_evaluation:
-            return
+            return False
         for variable in keras_private.trainable_variables(self):
             index = self.index(variable)
             x = ops.convert_to_tensor(self._x[index])
@@ -94,6 +102,7 @@ class _ScheduleFree(GlobalStepOptimizer):
                 z = ops.convert_to_tensor(self._z[index])
                 variable.assign(x * self._beta + z * (1.0 - self._beta))
         self._at_evaluation_point.assign(1.0 if to_evaluation else 0.0)
+        return True
 
     def get_config(self):
         config = super().get_config()
@@ -182,12 +191,12 @@ class ScheduleFreeAdamW(_ScheduleFree):
         y = ops.convert_to_tensor(variable)
         z = ops.convert_to_tensor(self._z[index])
         if self.sf_weight_decay:
-            z = z - lr * self.sf_weight_decay * (z if self.decay_at_z else y)
+            z = z - self.scaled(lr * self.sf_weight_decay * (z if self.decay_at_z else y))
         v_slot = self._exp_avg_sqs[index]
         v = ops.convert_to_tensor(v_slot) * self.beta_2 + (1 - self.beta_2) * ops.square(grad)
         self.assign(v_slot, v)
         denom = ops.sqrt(v / (1.0 - ops.power(self.beta_2, k + 1.0))) + self.epsilon
-        z = z - lr * grad / denom
+        z = z - self.scaled(lr * grad / denom)
         self.assign(self._z[index], z)
         self.assign(variable, self._average(index, z, ckp1))
 
@@ -238,7 +247,7 @@ class ScheduleFreeSGD(_ScheduleFree):
         grad = ops.cast(gradient, "float32")
         if self.sf_weight_decay:
             grad = grad + self.sf_weight_decay * ops.convert_to_tensor(variable)
-        z = ops.convert_to_tensor(self._z[index]) - lr * grad
+        z = ops.convert_to_tensor(self._z[index]) - self.scaled(lr * grad)
         self.assign(self._z[index], z)
         self.assign(variable, self._average(index, z, ckp1))
 

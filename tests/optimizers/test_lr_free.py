@@ -183,8 +183,8 @@ def test_errors():
                                 "Argument `initial_step_size` must be > 0")]:
         with pytest.raises(ValueError, match=match):
             cls(**kwargs)
-    with pytest.raises(ValueError, match="do not wrap Prodigy yet"):
-        keras_lr.optimizers.LRMultiplier(Prodigy(), {"x": 0.5})
+    with pytest.raises(ValueError, match="Hypergradient does not wrap Prodigy"):
+        keras_lr.optimizers.Hypergradient(Prodigy())
 
 
 def test_mixed_precision(fresh_session):
@@ -200,3 +200,94 @@ def test_mixed_precision(fresh_session):
     assert isinstance(inner, Prodigy) and np.isfinite(inner._d.numpy())  # noqa: SLF001
     assert inner._d.numpy() > 1e-6  # noqa: SLF001
     assert all(np.isfinite(w).all() for w in model.get_weights())
+
+
+@pytest.mark.parametrize("make", [
+    Prodigy, DAdaptAdam, DoG, keras_lr.optimizers.DoWG,
+    lambda: keras_lr.optimizers.Mechanic(keras.optimizers.Adam(1e-2), s_init=1e-3),
+], ids=["prodigy", "dadapt_adam", "dog", "dowg", "mechanic"])
+def test_backup_and_restore_resume_is_exact(fresh_session, digits, tmp_path, make):
+    from tests.digits import crash_and_resume
+    from tests.digits import digits_mlp
+    from tests.digits import weights
+
+    def model(seed):
+        net = digits_mlp(seed=seed)
+        net.compile(make(), net.loss)
+        return net
+
+    whole, resumed = crash_and_resume(model, digits[0][:128], digits[1][:128],
+                                      str(tmp_path / "backup"), epochs=3)
+    for a, b in zip(weights(resumed), weights(whole)):
+        np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
+    optimizer = whole.optimizer
+    for a, b in zip(resumed.optimizer.variables, optimizer.variables):
+        np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-6, atol=1e-7)
+    assert float(np.asarray(optimizer.iterations)) == 12
+
+
+def _torch_groups_run(frozen_first_layer, steps=STEPS, **kwargs):
+    """prodigyopt with the first layer in a parameter group at `lr=0`."""
+    net = torch.nn.Sequential(torch.nn.Linear(5, 8), torch.nn.Tanh(), torch.nn.Linear(8, 1))
+    with torch.no_grad():
+        net[0].weight.copy_(torch.tensor(WEIGHTS[0].T))
+        net[0].bias.copy_(torch.tensor(WEIGHTS[1]))
+        net[2].weight.copy_(torch.tensor(WEIGHTS[2].T))
+        net[2].bias.copy_(torch.tensor(WEIGHTS[3]))
+    optimizer = prodigyopt.Prodigy([{"params": net[0].parameters(), "lr": 0.0},
+                                    {"params": net[2].parameters()}], **kwargs)
+    for i in range(steps):
+        optimizer.zero_grad()
+        ((net(torch.tensor(X[i])) - torch.tensor(Y[i])) ** 2).mean().backward()
+        optimizer.step()
+    return optimizer.param_groups[0]["d"], [
+        net[0].weight.detach().numpy().T, net[0].bias.detach().numpy(),
+        net[2].weight.detach().numpy().T, net[2].bias.detach().numpy()]
+
+
+def _named_model():
+    model = keras.Sequential([keras.Input((5,)),
+                              keras.layers.Dense(8, activation="tanh", name="hidden"),
+                              keras.layers.Dense(1, name="out")])
+    model.set_weights(WEIGHTS)
+    return model
+
+
+def test_a_frozen_layer_matches_a_parameter_group_at_lr_0(fresh_session):
+    optimizer = Prodigy()
+    model = _named_model()
+    model.compile(keras_lr.optimizers.LRMultiplier(optimizer, {"hidden": 0.0}), "mse")
+    for i in range(STEPS):
+        model.train_on_batch(X[i], Y[i])
+    d, reference = _torch_groups_run(True)
+    np.testing.assert_allclose(float(optimizer._d.numpy()), d, rtol=1e-4)  # noqa: SLF001
+    for ours_w, ref_w in zip(model.get_weights(), reference):
+        np.testing.assert_allclose(ours_w, ref_w, atol=1e-3 * np.max(np.abs(ref_w)))
+    np.testing.assert_array_equal(model.get_weights()[0], WEIGHTS[0])  # frozen
+    assert d > 5e-6
+
+
+@pytest.mark.parametrize("cls", [
+    lambda: Prodigy(d0=1e-3), lambda: DAdaptAdam(d0=1e-3), DoG, keras_lr.optimizers.DoWG,
+    keras_lr.optimizers.ScheduleFreeAdamW, keras_lr.optimizers.ScheduleFreeSGD,
+], ids=["prodigy", "dadapt_adam", "dog", "dowg", "sf_adamw", "sf_sgd"])
+def test_a_multiplier_scales_the_layers_step(fresh_session, cls):
+    def first_step(multipliers):
+        model = _named_model()
+        optimizer = cls()
+        model.compile(keras_lr.optimizers.LRMultiplier(optimizer, multipliers)
+                      if multipliers else optimizer, "mse")
+        model.train_on_batch(X[0], Y[0])
+        estimate = (float(np.asarray(optimizer.effective_learning_rate()))
+                    if hasattr(optimizer, "effective_learning_rate") else None)
+        return [w - w0 for w, w0 in zip(model.get_weights(), WEIGHTS)], estimate
+
+    plain, plain_estimate = first_step(None)
+    scaled, estimate = first_step({"hidden": 0.25})
+    assert estimate == plain_estimate  # one shared estimate, as without multipliers
+    for i, (ours, base) in enumerate(zip(scaled, plain)):
+        assert np.max(np.abs(base)) > 0
+        # To float32 rounding of the weights.
+        ulp = np.finfo("float32").eps * max(1.0, np.max(np.abs(WEIGHTS[i])))
+        np.testing.assert_allclose(ours, (0.25 if i < 2 else 1.0) * base, rtol=1e-5,
+                                   atol=2 * ulp)

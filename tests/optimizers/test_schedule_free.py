@@ -155,4 +155,92 @@ def test_errors(fresh_session, tmp_path):
         ScheduleFreeSGD(momentum=1.0)
     with pytest.raises(ValueError, match="Argument `warmup_steps` must be"):
         ScheduleFreeAdamW(warmup_steps=-1)
-    assert keras_lr.callbacks.ScheduleFreeEval().get_config() == {}
+    assert keras_lr.callbacks.ScheduleFreeEval().get_config() == {
+        "batchnorm_batches": 50, "batch_size": 32}
+
+
+def _batchnorm_model(seed=0):
+    keras.utils.set_random_seed(seed)
+    model = keras.Sequential([keras.Input((64,)), keras.layers.Dense(6, name="features"),
+                              keras.layers.BatchNormalization(name="bn"),
+                              keras.layers.Activation("relu"),
+                              keras.layers.Dense(10, activation="softmax")])
+    model.compile(ScheduleFreeAdamW(0.01), "sparse_categorical_crossentropy")
+    return model
+
+
+def test_batchnorm_statistics_are_recomputed_at_x(fresh_session):
+    from tests.digits import load_digits
+
+    x, y = load_digits()
+    x, y = x[:256], y[:256]
+    model = _batchnorm_model()
+    callback = ScheduleFreeEval(batchnorm_data=(x, y), batchnorm_batches=5, batch_size=40)
+    model.fit(x, y, batch_size=32, epochs=2, verbose=0, callbacks=[callback])
+    # The model holds x; by hand: the batch statistics of the BN input at x
+    # over the first 5 batches of 40, averaged.
+    np.testing.assert_allclose(model.get_layer("features").get_weights()[0], _x_of(model)[0])
+    kernel, bias = model.get_layer("features").get_weights()
+    means, variances = [], []
+    for start in range(0, 200, 40):
+        h = x[start:start + 40].astype("float64") @ kernel + bias
+        means.append(h.mean(axis=0))
+        variances.append(h.var(axis=0))
+    bn = model.get_layer("bn")
+    np.testing.assert_allclose(np.asarray(bn.moving_mean), np.mean(means, axis=0),
+                               rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(np.asarray(bn.moving_variance), np.mean(variances, axis=0),
+                               rtol=1e-4, atol=1e-5)
+    assert bn.momentum == 0.99  # restored
+    # Without the recomputation the statistics are y's momentum average.
+    plain = _batchnorm_model()
+    plain.fit(x, y, batch_size=32, epochs=2, verbose=0, callbacks=[ScheduleFreeEval()])
+    assert not np.allclose(np.asarray(plain.get_layer("bn").moving_mean),
+                           np.mean(means, axis=0), rtol=1e-2)
+
+
+def test_batchnorm_recomputation_from_a_dataset_and_the_warning(fresh_session, capsys):
+    from keras_lr.callbacks.schedule_free_eval import recompute_batchnorm_statistics
+    from tests.digits import load_digits
+
+    x, y = load_digits()
+    model = _batchnorm_model()
+    model.fit(x[:64], y[:64], batch_size=32, verbose=0, callbacks=[ScheduleFreeEval()])
+    assert "BatchNormalization layers" in capsys.readouterr().out
+    batches = [(x[i:i + 16], y[i:i + 16]) for i in range(0, 64, 16)]
+    assert recompute_batchnorm_statistics(model, batches, batches=3) == 3
+    kernel, bias = model.get_layer("features").get_weights()
+    expected = np.mean([(b[0] @ kernel + bias).mean(axis=0) for b in batches[:3]], axis=0)
+    np.testing.assert_allclose(np.asarray(model.get_layer("bn").moving_mean), expected,
+                               rtol=1e-4, atol=1e-5)
+    with pytest.raises(ValueError, match="at least one batch"):
+        recompute_batchnorm_statistics(model, [])
+    with pytest.raises(ValueError, match="Argument `batchnorm_batches` must be"):
+        ScheduleFreeEval(batchnorm_data=x, batchnorm_batches=0)
+
+
+def test_batchnorm_resume_with_backup_and_restore_is_exact(fresh_session, tmp_path):
+    from tests.digits import load_digits
+
+    x, y = load_digits()
+    x, y = x[:256], y[:256]
+
+    class Crash(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            if epoch == 1:
+                raise RuntimeError("crash")
+
+    def fit(model, extra):
+        model.fit(x, y, batch_size=64, epochs=3, shuffle=False, verbose=0, callbacks=[
+            ScheduleFreeEval(batchnorm_data=x, batchnorm_batches=2),
+            keras.callbacks.BackupAndRestore(str(tmp_path / "backup")), *extra])
+
+    whole = _batchnorm_model()
+    fit(whole, [])
+    with pytest.raises(RuntimeError, match="crash"):
+        fit(_batchnorm_model(), [Crash()])
+    resumed = _batchnorm_model(seed=1)
+    fit(resumed, [])
+    # Weights and the moving statistics (recomputed at x, then trained on).
+    for a, b in zip(resumed.get_weights(), whole.get_weights()):
+        np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
