@@ -5,7 +5,8 @@ cancer, the diabetes regression, and the digits 0-4 -> 5-9 fine-tuning
 task), trains Adam at each learning rate of a log grid (21 points from 1e-5
 to 1 by default) and keeps the best final validation score per seed, then
 trains each learning-rate-free optimizer at its defaults, no tuning at all:
-`Prodigy`, `DAdaptAdam`, `DoG`, `ScheduleFreeAdamW` (validated at its
+`Prodigy`, `DAdaptAdam`, `DoG`, `DoWG`, `Mechanic` around Keras's Adam
+at its default 1e-3, `ScheduleFreeAdamW` (validated at its
 average with `ScheduleFreeEval`), and Keras's own
 `keras.optimizers.ScheduleFreeAdamW` evaluated as Keras does (at `y`).
 Scores are validation accuracy, or minus the validation MSE for the
@@ -13,9 +14,11 @@ regression, averaged over seeds.
 
 Target: Schedule-Free AdamW and Prodigy within 1 accuracy point (5% relative
 loss on the regression) of the tuned grid on every task. It prints the
-table and says which are met.
+table and says which are met, then the cost of a step of each optimizer
+against Adam on the digits MLP (interleaved rounds in this process).
 
     python benchmarks/lr_free.py [--seeds 3] [--grid-points 21] [--epochs 10]
+                                 [--cost-only]
 """
 
 import argparse
@@ -121,8 +124,40 @@ CANDIDATES = {
     "Prodigy": (lambda: keras_lr.optimizers.Prodigy(), list),
     "DAdaptAdam": (lambda: keras_lr.optimizers.DAdaptAdam(), list),
     "DoG": (lambda: keras_lr.optimizers.DoG(), list),
+    "DoWG": (lambda: keras_lr.optimizers.DoWG(), list),
+    "Mechanic(Adam)": (lambda: keras_lr.optimizers.Mechanic(keras.optimizers.Adam()), list),
     "keras ScheduleFreeAdamW (at y)": (lambda: keras.optimizers.ScheduleFreeAdamW(), list),
 }
+
+
+def step_cost(rounds=7, steps=200):
+    """ms per training step of each optimizer on the digits MLP (batch 32),
+    the median of interleaved rounds, against Adam's."""
+    task = tasks()[0]
+    makers = {"Adam": (lambda: keras.optimizers.Adam(), list), **CANDIDATES}
+    x, y = task["data"]
+    x = np.resize(x, (steps * 32,) + x.shape[1:])
+    y = np.resize(y, (steps * 32,))
+    models = {}
+    for name, (make, callbacks) in makers.items():
+        model, loss, metrics = _model(task, 0)
+        model.compile(make(), loss, metrics=metrics)
+        model.fit(x[:64], y[:64], batch_size=32, verbose=0)  # compile
+        models[name] = (model, callbacks())
+    times = {name: [] for name in makers}
+    for _ in range(rounds):
+        for name, (model, callbacks) in models.items():
+            start = time.perf_counter()
+            model.fit(x, y, batch_size=32, epochs=1, verbose=0, callbacks=callbacks)
+            times[name].append((time.perf_counter() - start) / steps * 1e3)
+    base = float(np.median(times["Adam"]))
+    print(f"\nCost of a step, digits MLP (9.6k weights), batch 32, median of {rounds} "
+          f"interleaved rounds of {steps} steps, backend {keras.backend.backend()}:\n")
+    print("| optimizer | ms/step | vs Adam |")
+    print("|---|---|---|")
+    for name, values in times.items():
+        median = float(np.median(values))
+        print(f"| {name} | {median:.3f} | {median / base:.2f}x |")
 
 
 def main():
@@ -130,7 +165,12 @@ def main():
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--grid-points", type=int, default=21)
     parser.add_argument("--epochs", type=int, default=10)
+    parser.add_argument("--cost-only", action="store_true",
+                        help="only the cost of a step")
     args = parser.parse_args()
+    if args.cost_only:
+        step_cost()
+        return
     grid = np.logspace(-5, 0, args.grid_points)
     rows = []
     for task in tasks():
@@ -171,6 +211,7 @@ def main():
     for name, ok in verdicts.items():
         print(f"{name} within 1 point (5% on the regression) of the tuned grid on every "
               f"task: {'met' if ok else 'NOT MET'}")
+    step_cost()
 
 
 if __name__ == "__main__":

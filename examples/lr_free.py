@@ -1,12 +1,12 @@
-"""Training without choosing a learning rate: Prodigy, D-Adaptation, DoG, Schedule-Free.
+"""Training without choosing a learning rate: Prodigy, D-Adaptation, DoG, DoWG, Mechanic, Schedule-Free.
 
 Trains the digits MLP with `keras_lr.optimizers.Prodigy`, `DAdaptAdam`,
-`DoG` and `ScheduleFreeAdamW` (validated at its average, with
-`keras_lr.callbacks.ScheduleFreeEval`) at their defaults (learning rate 1.0: a multiplier of the step size they
+`DoG`, `DoWG`, `Mechanic` around Adam, and `ScheduleFreeAdamW` (validated at
+its average, with `keras_lr.callbacks.ScheduleFreeEval`) at their defaults (learning rate 1.0: a multiplier of the step size they
 estimate) and with Adam at its default 1e-3, for the same epochs, and prints
 each one's validation accuracy and the step size the learning-rate-free ones
 arrived at (`effective_learning_rate`, logged by `LearningRateLogger`). Runs
-offline on scikit-learn's digits in about 20 seconds on 2 CPU cores.
+offline on scikit-learn's digits in about 30 seconds on 2 CPU cores.
 
     python examples/lr_free.py [--epochs 10]
 """
@@ -45,6 +45,8 @@ def main():
         ("Prodigy (defaults)", keras_lr.optimizers.Prodigy(), ()),
         ("DAdaptAdam (defaults)", keras_lr.optimizers.DAdaptAdam(), ()),
         ("DoG (defaults)", keras_lr.optimizers.DoG(), ()),
+        ("DoWG (defaults)", keras_lr.optimizers.DoWG(), ()),
+        ("Mechanic(Adam 1e-3)", keras_lr.optimizers.Mechanic(keras.optimizers.Adam()), ()),
         ("ScheduleFreeAdamW (defaults)", keras_lr.optimizers.ScheduleFreeAdamW(), evaluate_at_x),
         ("Adam 1e-3 (Keras's default)", keras.optimizers.Adam(), ()),
     ]:

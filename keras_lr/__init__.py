@@ -23,10 +23,12 @@ from keras_lr import callbacks
 from keras_lr import finder
 from keras_lr import optimizers
 from keras_lr import schedules
+from keras_lr import sweeps
 from keras_lr import workflows
 from keras_lr.finder import LRFinderResult
 from keras_lr.finder import find_lr
 from keras_lr.schedules import plot_schedule
+from keras_lr.sweeps import sweep
 from keras_lr.workflows import fine_tune
 from keras_lr.workflows import fit_one_cycle
 
@@ -43,6 +45,8 @@ __all__ = [
     "optimizers",
     "plot_schedule",
     "schedules",
+    "sweep",
+    "sweeps",
     "workflows",
 ]
 

@@ -79,6 +79,14 @@ def test_symbolic_build(fresh_session):
     assert not model.built
     kp.symbolic_build(model, (np.ones((4, 3), "float32"), np.ones((4, 2), "float32")))
     assert model.built and model.optimizer.built
+    assert kp.compiled_metrics(model) is None or not kp.compiled_metrics(model).variables
+    model.compile(optimizer="adam", loss="mse", metrics=["mae"])
+    kp.symbolic_build(model, (np.ones((4, 3), "float32"), np.ones((4, 2), "float32")))
+    metrics = kp.compiled_metrics(model)
+    state = metrics.stateless_update_state([v.value for v in metrics.variables],
+                                           np.ones((4, 2), "float32"),
+                                           np.zeros((4, 2), "float32"), None)
+    assert float(metrics.stateless_result(state)["mae"]) == 1.0
 
 
 def test_compile_arguments_and_epoch_batches(fresh_session):

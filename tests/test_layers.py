@@ -14,6 +14,7 @@ ALLOWED = {
     "optimizers": {"_core", "schedules", "_validation", "_optional"},
     "workflows": {"_core", "schedules", "finder", "callbacks", "optimizers",
                   "_validation", "_optional"},
+    "sweeps": {"_core", "schedules", "callbacks", "optimizers", "_validation", "_optional"},
     "tuning": {"_core", "schedules", "finder", "callbacks", "optimizers",
                "_validation", "_optional"},
     "_validation": set(),

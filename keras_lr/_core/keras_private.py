@@ -269,6 +269,13 @@ def fit_from_epoch_zero(model):
         model._initial_epoch = saved
 
 
+def compiled_metrics(model):
+    """The model's compiled metrics (Keras's `CompileMetrics`, a metric
+    whose `stateless_update_state` / `stateless_result` cover every compiled
+    metric), or None. Built by `symbolic_build`."""
+    return getattr(model, "_compile_metrics", None)
+
+
 def symbolic_build(model, data_batch):
     """Builds an unbuilt model, its compiled loss and metrics and its
     optimizer from one batch `(x, y)` or `(x, y, sample_weight)`, the way

@@ -1,0 +1,7 @@
+"""K learning rates trained in one compiled run: `keras_lr.sweep`."""
+
+from keras_lr.sweeps.result import SweepResult
+from keras_lr.sweeps.training import estimate_memory
+from keras_lr.sweeps.training import sweep
+
+__all__ = ["SweepResult", "estimate_memory", "sweep"]
