@@ -17,7 +17,7 @@ from tests.conftest import BACKEND
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 JAX_SUITES = ["tests/schedules", "tests/finder", "tests/callbacks", "tests/optimizers",
-              "tests/workflows",
+              "tests/workflows", "tests/sweeps",
               "tests/tuning", "tests/test_seams.py", "tests/peers", "tests/test_keras_private.py"]
 
 

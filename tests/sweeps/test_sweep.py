@@ -1,0 +1,261 @@
+"""`keras_lr.sweep`: each copy against a separate `fit` at its learning
+rate (same initial weights and batches), on the backend under test
+(TensorFlow here, JAX through tests/test_backends.py)."""
+
+import json
+
+import keras
+import numpy as np
+import pytest
+
+import keras_lr
+from keras_lr.sweeps import SweepResult
+from keras_lr.sweeps import estimate_memory
+from tests.digits import load_digits
+
+EPOCHS = 2
+
+
+@pytest.fixture(scope="module")
+def data():
+    x, y = load_digits()
+    return (x[:320], y[:320]), (x[320:400], y[320:400])
+
+
+def _mlp(optimizer=None, seed=0, extra=(), loss=None, metrics=("accuracy",)):
+    keras.utils.set_random_seed(seed)
+    model = keras.Sequential([keras.Input((64,)), keras.layers.Dense(16, activation="relu"),
+                              *extra, keras.layers.Dense(10)])
+    model.compile(optimizer or keras.optimizers.SGD(0.1, momentum=0.9),
+                  loss or keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                  metrics=list(metrics))
+    return model
+
+
+def _fit(make, lr, data, epochs=EPOCHS, schedule=None):
+    (x, y), validation = data
+    model = make()
+    optimizer = model.optimizer
+    if schedule is not None:
+        model.compile(type(optimizer).from_config({**optimizer.get_config(),
+                                                   "learning_rate": schedule(lr)}),
+                      model.loss, metrics=["accuracy"])
+    else:
+        optimizer.learning_rate = lr
+    history = model.fit(x, y, batch_size=32, epochs=epochs, shuffle=False, verbose=0,
+                        validation_data=validation)
+    return model, history.history
+
+
+def _assert_copy_is_fit(result, k, reference, history, rtol=1e-5):
+    for ours, theirs in zip(result.weights(k), reference.get_weights()):
+        np.testing.assert_allclose(ours, theirs, rtol=rtol, atol=rtol * 0.1)
+    for key, values in history.items():
+        np.testing.assert_allclose(result.histories[k][key], values, rtol=1e-4, atol=1e-6,
+                                   err_msg=key)
+
+
+@pytest.mark.parametrize("make", [
+    lambda: _mlp(),
+    lambda: _mlp(keras.optimizers.Adam(1e-3, clipnorm=0.05)),
+    lambda: _mlp(keras.optimizers.AdamW(1e-3, weight_decay=0.05)),
+], ids=["sgd_momentum", "adam_clipnorm", "adamw"])
+def test_each_copy_equals_a_separate_fit(fresh_session, data, make):
+    (x, y), validation = data
+    rates = [3e-3, 3e-2, 0.3] if "SGD" in type(make().optimizer).__name__ else [1e-3, 1e-2]
+    model = make()
+    before = model.get_weights()
+    result = keras_lr.sweep(model, x, y, learning_rates=rates, epochs=EPOCHS, shuffle=False,
+                            validation_data=validation, verbose=0)
+    for a, b in zip(model.get_weights(), before):  # the user's model is left as it was
+        np.testing.assert_array_equal(a, b)
+    assert set(result.histories[0]) == {"loss", "accuracy", "val_loss", "val_accuracy"}
+    for k, lr in enumerate(rates):
+        reference, history = _fit(make, lr, data)
+        _assert_copy_is_fit(result, k, reference, history)
+    assert result.diverged_at == [None] * len(rates)
+    # Clipping is per copy: with a global norm of 0.05 the copies differ
+    # only by their rates (a clip across copies would couple them).
+
+
+def test_a_diverging_copy_stops_while_the_others_match(fresh_session, data):
+    (x, y), validation = data
+    rates = [0.03, 50.0, 0.3]
+    result = keras_lr.sweep(_mlp(), x, y, learning_rates=rates, epochs=EPOCHS, shuffle=False,
+                            validation_data=validation, verbose=0)
+    assert result.diverged_at[1] is not None and result.diverged_at[0] is None
+    assert np.isnan(result.histories[1]["loss"][-1])
+    assert all(np.isfinite(w).all() for w in result.weights(1))  # its last healthy step
+    for k in (0, 2):
+        reference, history = _fit(_mlp, rates[k], data)
+        _assert_copy_is_fit(result, k, reference, history)
+    assert result.best() == 0.3
+
+
+def test_negative_losses_do_not_count_as_divergence(fresh_session, data):
+    (x, y), _ = data
+    targets = keras.utils.to_categorical(y, 10)
+    make = lambda: _mlp(keras.optimizers.Adam(), loss=keras.losses.CosineSimilarity(),  # noqa: E731
+                        metrics=())
+    result = keras_lr.sweep(make(), x, targets, learning_rates=[1e-3, 1e-2], epochs=3,
+                            verbose=0)
+    assert result.diverged_at == [None, None]
+    # Healthy, falling, negative: a rule of `loss > threshold * best` would
+    # flag every step of a negative loss.
+    assert all(h["loss"][-1] < min(h["loss"][0], 0.0) for h in result.histories)
+
+
+def test_batchnorm_and_dropout(fresh_session, data):
+    (x, y), validation = data
+    bn = lambda: _mlp(extra=[keras.layers.BatchNormalization()])  # noqa: E731
+    result = keras_lr.sweep(bn(), x, y, learning_rates=[0.01, 0.1], epochs=EPOCHS,
+                            shuffle=False, validation_data=validation, verbose=0)
+    for k, lr in enumerate([0.01, 0.1]):
+        reference, history = _fit(bn, lr, data)
+        _assert_copy_is_fit(result, k, reference, history)  # moving statistics included
+    dropout = lambda: _mlp(extra=[keras.layers.Dropout(0.3)])  # noqa: E731
+    result = keras_lr.sweep(dropout(), x, y, learning_rates=[0.1, 0.1], epochs=1,
+                            shuffle=False, verbose=0)
+    reference, _ = _fit(dropout, 0.1, data, epochs=1)
+    # Copy 0 draws the model's own stream (as fit); copy 1 an independent one.
+    for ours, theirs in zip(result.weights(0), reference.get_weights()):
+        np.testing.assert_allclose(ours, theirs, rtol=1e-5, atol=1e-6)
+    assert not np.allclose(result.weights(0)[0], result.weights(1)[0])
+
+
+def test_schedule_per_copy(fresh_session, data):
+    (x, y), validation = data
+    total = EPOCHS * 10
+
+    def schedule(lr):
+        return keras_lr.schedules.OneCycle(lr, total_steps=total)
+
+    result = keras_lr.sweep(_mlp(), x, y, learning_rates=[0.05, 0.5], epochs=EPOCHS,
+                            schedule=schedule, shuffle=False, validation_data=validation,
+                            verbose=0)
+    for k, lr in enumerate([0.05, 0.5]):
+        reference, history = _fit(_mlp, lr, data, schedule=schedule)
+        _assert_copy_is_fit(result, k, reference, history)
+    with pytest.raises(ValueError, match="must be a function of the learning rate whose"):
+        keras_lr.sweep(_mlp(), x, y, learning_rates=[0.1], epochs=1,
+                       schedule=lambda lr: keras.optimizers.schedules.ExponentialDecay(
+                           lr, 10, 0.5) if lr < 1.5 else 0.1, verbose=0)
+
+
+def test_unbuilt_model_seeds_and_shuffle(fresh_session, data):
+    (x, y), _ = data
+    model = keras.Sequential([keras.layers.Dense(8, activation="relu"), keras.layers.Dense(10)])
+    model.compile(keras.optimizers.SGD(0.1),
+                  keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    result = keras_lr.sweep(model, x, y, learning_rates=[0.1, 0.1], seeds=[1, 2], epochs=1,
+                            verbose=0)
+    assert model.built
+    assert not np.allclose(result.weights(0)[0], result.weights(1)[0])  # other inits
+    assert set(result.histories[0]) == {"loss"}
+    with pytest.raises(ValueError, match="one seed per learning rate"):
+        keras_lr.sweep(model, x, y, learning_rates=[0.1, 0.2], seeds=[1], epochs=1)
+
+
+def test_export_result_plot_and_json(fresh_session, data, tmp_path):
+    (x, y), validation = data
+    result = keras_lr.sweep(_mlp(), x, y, learning_rates=[0.01, 0.1], epochs=EPOCHS,
+                            validation_data=validation, verbose=0)
+    assert result.direction("val_accuracy") == "max" and result.direction("loss") == "min"
+    best = result.best_index()
+    assert result.best() == result.learning_rates[best]
+    assert result.best("val_accuracy") in (0.01, 0.1)
+    exported = result.export(1)
+    for a, b in zip(exported.get_weights(), result.weights(1)):
+        np.testing.assert_array_equal(a, b)
+    assert float(np.asarray(exported.optimizer.learning_rate)) == pytest.approx(0.1)
+    loss, accuracy = exported.evaluate(*validation, verbose=0)
+    assert loss == pytest.approx(result.histories[1]["val_loss"][-1], rel=1e-4)
+    exported.fit(x[:64], y[:64], verbose=0)  # a normal model
+    text = result.to_json(tmp_path / "sweep.json")
+    loaded = SweepResult.from_dict(json.loads((tmp_path / "sweep.json").read_text()))
+    assert json.loads(text) == result.to_dict()
+    assert loaded.histories == result.histories and loaded.best() == result.best()
+    figure = result.plot("val_accuracy")
+    assert len(figure.axes) == 2
+    assert "2 learning rates" in repr(result)
+    with pytest.raises(ValueError, match="Argument `metric` must be one of"):
+        result.best("auc")
+    with pytest.raises(ValueError, match="Argument `index` must be an integer"):
+        result.export(2)
+
+
+def test_memory_estimate_and_refusal(fresh_session, data):
+    (x, y), _ = data
+    model = _mlp(keras.optimizers.Adam())
+    model.fit(x[:32], y[:32], verbose=0)
+    weights = sum(w.size for w in model.get_weights()) * 4
+    iterations = np.dtype(model.optimizer.iterations.dtype).itemsize  # int64, int32 on JAX
+    # Adam: weights + 2 slots + iterations and learning rate; metrics 4 floats.
+    estimate = estimate_memory(model, 8)
+    assert estimate == 8 * (3 * weights + iterations + 4 + 4 * 4)
+    with pytest.raises(ValueError, match=r"sweep of 8 learning rates needs about .* MiB"):
+        keras_lr.sweep(model, x, y, learning_rates=[1e-3] * 8, epochs=1,
+                       memory_limit=estimate - 1, verbose=0)
+
+
+class _HostCallback(keras.layers.Layer):
+    """A layer computed on the host by `jax.pure_callback`: it compiles, but
+    has no batching rule, so it cannot be vectorized over K copies."""
+
+    def build(self, input_shape):
+        self.scale = self.add_weight(shape=(), initializer="ones", name="scale")
+
+    def call(self, inputs):
+        import jax
+
+        scaled = inputs * self.scale  # batched over the copies
+        constant = jax.lax.stop_gradient(scaled)
+        on_host = jax.pure_callback(lambda a: np.asarray(a) * 2.0,
+                                    jax.ShapeDtypeStruct(scaled.shape, scaled.dtype), constant)
+        return on_host + scaled - constant  # the gradient goes straight through
+
+
+@pytest.mark.skipif(keras.backend.backend() != "jax",
+                    reason="vectorization (jax.vmap) is the JAX runner's")
+def test_a_layer_that_cannot_be_vectorized_is_named(fresh_session, data):
+    (x, y), _ = data
+    model = keras.Sequential([keras.Input((64,)), _HostCallback(name="on_host"),
+                              keras.layers.Dense(10)])
+    model.compile("sgd", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    model.fit(x[:32], y[:32], verbose=0)  # fit runs it
+    with pytest.raises(ValueError, match="could not run the layer 'on_host'"):
+        keras_lr.sweep(model, x, y, learning_rates=[0.1, 0.2], epochs=1, verbose=0)
+
+
+def test_bad_input(fresh_session, data):
+    (x, y), _ = data
+    model = _mlp()
+    for rates, error, match in [([], ValueError, "at least one learning rate"),
+                                ([0.1, 0.0], ValueError, "finite floats > 0"),
+                                ([0.1, -1.0], ValueError, "finite floats > 0"),
+                                (0.1, TypeError, "must be a list of floats")]:
+        with pytest.raises(error, match=match):
+            keras_lr.sweep(model, x, y, learning_rates=rates, epochs=1)
+    with pytest.raises(ValueError, match="Argument `epochs` must be"):
+        keras_lr.sweep(model, x, y, learning_rates=[0.1], epochs=0)
+    uncompiled = keras.Sequential([keras.Input((64,)), keras.layers.Dense(10)])
+    with pytest.raises(ValueError, match="needs a compiled model"):
+        keras_lr.sweep(uncompiled, x, y, learning_rates=[0.1], epochs=1)
+    scheduled = _mlp(keras.optimizers.SGD(keras.optimizers.schedules.ExponentialDecay(
+        0.1, 10, 0.5)))
+    with pytest.raises(ValueError, match="pass `schedule=`"):
+        keras_lr.sweep(scheduled, x, y, learning_rates=[0.1], epochs=1)
+
+
+def test_mixed_precision(fresh_session, data):
+    (x, y), _ = data
+    keras.mixed_precision.set_global_policy("mixed_float16")
+    try:
+        model = _mlp(keras.optimizers.Adam())
+        result = keras_lr.sweep(model, x, y, learning_rates=[1e-3, 1e-2], epochs=1,
+                                verbose=0)
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+    assert result.diverged_at == [None, None]
+    assert all(np.isfinite(h["loss"][-1]) for h in result.histories)
+    assert result.histories[1]["loss"][-1] < result.histories[0]["loss"][-1]
