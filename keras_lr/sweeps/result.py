@@ -166,6 +166,9 @@ class SweepResult:
         for rate, history, color in zip(rates, self.histories, colors):
             values = history[metric]
             ax[1].plot(range(1, len(values) + 1), values, color=color, label=f"{rate:.2g}")
+        from matplotlib.ticker import MaxNLocator
+
+        ax[1].xaxis.set_major_locator(MaxNLocator(integer=True))
         ax[1].set_xlabel("epoch")
         ax[1].set_ylabel(metric)
         if len(rates) <= 10:
