@@ -9,6 +9,12 @@ the score when training at the suggestion, same seeds) and the finder's time
 over the grid's time. Targets: within half a decade of the grid's best, at
 most 1/20 of the grid's time.
 
+It also runs the short-horizon grid (`keras_lr.sweeps.short_horizon_grid`:
+21 rates, quarter-decade steps, trained 300 steps each in one
+`keras_lr.sweep`, the best by held-out loss) and prints its distance from the
+full grid's best and its cost against the range test's. Target: within 0.25
+decades of the full grid's best on every task.
+
     python benchmarks/finder_quality.py [--seeds 3] [--compare-defaults] [--plots DIR]
 """
 
@@ -138,6 +144,14 @@ def run_finder(task, **kwargs):
     return result, time.perf_counter() - start
 
 
+def run_short_horizon(task):
+    x, y, _, _ = task["data"]
+    model = compiled(task, 1e-3, seed=0)
+    start = time.perf_counter()
+    lr, _ = keras_lr.sweeps.short_horizon_grid(model, x, y)
+    return lr, time.perf_counter() - start
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=5)
@@ -154,6 +168,7 @@ def main():
     for make_task in chosen:
         task = make_task()
         result, finder_time = run_finder(task)
+        horizon_lr, horizon_time = run_short_horizon(task)
         start = time.perf_counter()
         grid_scores = [np.mean([score(task, lr, s) for s in seeds]) for lr in GRID]
         grid_time = time.perf_counter() - start
@@ -177,7 +192,9 @@ def main():
             best_score=grid_scores[best], at_suggestion=at_suggestion,
             regret=grid_scores[best] - at_suggestion, ratio=finder_time / grid_time,
             steps=len(result), stop=result.stop_reason, metric=task["metric"],
-            measured=measured,
+            measured=measured, horizon=(horizon_lr, abs(math.log10(horizon_lr / GRID[best])),
+                                        np.mean([score(task, horizon_lr, s) for s in seeds]),
+                                        horizon_time / finder_time),
         ))
         if args.plots:
             os.makedirs(args.plots, exist_ok=True)
@@ -222,6 +239,15 @@ def main():
         ok = all(r["measured"][method][1] <= 0.5 for r in rows)
         print(f"{method}: within half a decade of the grid's best on every task: "
               f"{'PASS' if ok else 'MISS'}")
+    print("\nshort-horizon grid (21 rates x 300 steps in one sweep): LR, decades from the "
+          "grid's best, score when trained at it, regret, cost vs the range test")
+    for r in rows:
+        lr, d, at, cost = r["horizon"]
+        print(f"{'grid300':8s} {r['task']:44s} {lr:9.2e} {d:7.2f} {at:8.4f} "
+              f"{r['best_score'] - at:7.4f} {cost:7.2f}x")
+    ok = all(r["horizon"][1] <= 0.25 + 1e-9 for r in rows)
+    print(f"short-horizon grid: within 0.25 decades of the grid's best on every task: "
+          f"{'PASS' if ok else 'MISS'}")
     print("\ngrid scores (mean over seeds), learning rates " + " ".join(f"{lr:7.0e}" for lr in GRID))
     for line in grid_lines:
         print(line)

@@ -15,7 +15,7 @@ ALLOWED = {
     "workflows": {"_core", "schedules", "finder", "callbacks", "optimizers",
                   "_validation", "_optional"},
     "sweeps": {"_core", "schedules", "callbacks", "optimizers", "_validation", "_optional"},
-    "tuning": {"_core", "schedules", "finder", "callbacks", "optimizers",
+    "tuning": {"_core", "schedules", "finder", "callbacks", "optimizers", "sweeps",
                "_validation", "_optional"},
     "_validation": set(),
     "_optional": set(),

@@ -196,15 +196,19 @@ class _TensorFlowRunner:
                                       steps.smoothing)
             metrics = steps.update_metrics(read(copy["metrics"]), y, y_pred, sample_weight)
 
-            def update():
-                copy["optimizer"].apply(grads, copy["trainable"])
-                for variable, value in zip(copy["non_trainable"], non_trainable):
-                    variable.assign(value)
-                for variable, value in zip(copy["metrics"], metrics):
-                    variable.assign(value)
-                return tf.constant(True)
-
-            tf.cond(live, update, lambda: tf.constant(False))
+            # The update, then kept only for a live copy (as the JAX runner's
+            # `where`; a `tf.cond` around it measured no faster).
+            optimizer = copy["optimizer"]
+            held = copy["trainable"] + list(optimizer.variables)
+            before = read(held)
+            with tf.control_dependencies(before):
+                optimizer.apply(grads, copy["trainable"])
+            for variable, old in zip(held, before):
+                variable.assign(tf.where(live, tf.convert_to_tensor(variable), old))
+            for variable, value in zip(copy["non_trainable"], non_trainable):
+                variable.assign(tf.where(live, value, tf.convert_to_tensor(variable)))
+            for variable, value in zip(copy["metrics"], metrics):
+                variable.assign(tf.where(live, value, tf.convert_to_tensor(variable)))
             for variable, value in zip(copy["guard"], guard):
                 variable.assign(value)
             return loss

@@ -11,6 +11,7 @@ from keras_lr._core import keras_private
 from keras_lr._core.keras_private import HashedValuesMixin
 from keras_lr.finder.result import LRFinderResult
 from keras_lr.tuning._kt import TrialStatus
+from keras_lr.tuning._kt import errors
 from keras_lr.tuning._kt import kt
 from keras_lr.tuning.divergence import require_finite_history
 from keras_lr.tuning.divergence import validate_factor
@@ -359,6 +360,15 @@ class CoarseToFine(kt.Tuner):
             of samples for arrays, a fixed random subset; of batches for a
             `tf.data.Dataset`, its first ones).
         divergence_factor: Float > 1 or `None`. Defaults to `4.0`.
+        sweep_coarse: Boolean. `True` trains every coarse learning rate at
+            once, in one `keras_lr.sweep` of the model built for the first
+            coarse trial (one compilation, one step loop); each rate is still
+            recorded as its own trial, with its final metrics, and a rate
+            whose copy diverged (`keras_lr.sweep`'s rule at
+            `divergence_factor`) as a failed trial. Needs a constant learning
+            rate, arrays `x`, `y`, and one process (no chief/worker); the
+            hypermodel's own `fit` and the `callbacks` given to `search` are
+            not used for the coarse stage. Defaults to `False`.
         seed: Optional integer (the random subset).
         hyperparameters: As for `CoarseToFineOracle`.
         tune_new_entries: As for `CoarseToFineOracle`.
@@ -389,7 +399,8 @@ class CoarseToFine(kt.Tuner):
 
     def __init__(self, hypermodel=None, objective="val_loss", max_trials=12, min_lr=None,
                  max_lr=None, refine="golden", tolerance=0.05, finder_result=None,
-                 coarse_epochs=None, coarse_sample=None, divergence_factor=4.0, seed=None,
+                 coarse_epochs=None, coarse_sample=None, divergence_factor=4.0,
+                 sweep_coarse=False, seed=None,
                  hyperparameters=None, tune_new_entries=True, allow_new_entries=True,
                  max_retries_per_trial=0, max_consecutive_failed_trials=None, **kwargs):
         if coarse_epochs is not None:
@@ -416,6 +427,8 @@ class CoarseToFine(kt.Tuner):
                 seed_lr = None  # the range's geometric mean
         self.coarse_epochs = coarse_epochs
         self.coarse_sample = coarse_sample
+        self.sweep_coarse = _validation.require_bool("sweep_coarse", sweep_coarse)
+        self._swept = {}
         self.divergence_factor = divergence_factor
         self.seed = seed
         oracle = CoarseToFineOracle(
@@ -444,12 +457,48 @@ class CoarseToFine(kt.Tuner):
     def run_trial(self, trial, *args, **kwargs):
         if stage_of(trial) == COARSE:
             args, kwargs = self._coarse_budget(args, kwargs)
+            if self.sweep_coarse:
+                return self._swept_trial(trial, args, kwargs)
         # verbose=0: on_trial_end prints the reason of every failure.
         callbacks = with_divergence_stop(kwargs.pop("callbacks", None),
                                          self.divergence_factor, verbose=0)
         results = super().run_trial(trial, *args, callbacks=callbacks, **kwargs)
         require_finite_history(results, [self.oracle.objective.name])
         return results
+
+    def _swept_trial(self, trial, args, kwargs):
+        """A coarse trial's metrics, from one sweep of every coarse rate."""
+        from keras_lr.sweeps import sweep
+
+        lr = trial.hyperparameters.values[LEARNING_RATE]
+        key = round(math.log10(lr), 6)
+        if key not in self._swept:
+            if not isinstance(self.oracle, CoarseToFineOracle):
+                raise ValueError("`sweep_coarse=True` runs in one process only, not as a "
+                                 "chief/worker search.")
+            kwargs = dict(kwargs)
+            x = args[0] if args else kwargs.pop("x")
+            y = args[1] if len(args) > 1 else kwargs.pop("y", None)
+            validation_data = kwargs.pop("validation_data", None)
+            split = kwargs.pop("validation_split", 0.0)
+            if split:
+                (x, y, _), validation_data = keras_private.split_for_validation(
+                    x, y, None, split)
+            rates = [10.0 ** p for p in self.oracle.coarse_points()]
+            model = self.hypermodel.build(trial.hyperparameters)
+            result = sweep(model, x, y, learning_rates=rates, epochs=kwargs.get("epochs", 1),
+                           batch_size=kwargs.get("batch_size") or 32,
+                           validation_data=validation_data,
+                           shuffle=kwargs.get("shuffle", True),
+                           divergence_threshold=self.divergence_factor, verbose=0)
+            for rate, history, step in zip(rates, result.histories, result.diverged_at):
+                self._swept[round(math.log10(rate), 6)] = (
+                    {name: values[-1] for name, values in history.items()}, step)
+        metrics, diverged = self._swept[key]
+        if diverged is not None:
+            raise errors.FailedTrialError(
+                f"the loss diverged at step {diverged} (coarse sweep)")
+        return metrics
 
     def _coarse_budget(self, args, kwargs):
         kwargs = dict(kwargs)

@@ -259,3 +259,22 @@ def test_mixed_precision(fresh_session, data):
     assert result.diverged_at == [None, None]
     assert all(np.isfinite(h["loss"][-1]) for h in result.histories)
     assert result.histories[1]["loss"][-1] < result.histories[0]["loss"][-1]
+
+
+def test_short_horizon_grid(fresh_session, data):
+    (x, y), _ = data
+    model = _mlp(keras.optimizers.SGD(0.1))
+    rates = [1e-3, 1e-2, 1e-1, 1.0]
+    lr, result = keras_lr.sweeps.short_horizon_grid(model, x, y, learning_rates=rates,
+                                                    num_steps=40, batch_size=16)
+    losses = np.array(result.final("val_loss"))
+    assert lr == rates[int(np.nanargmin(losses))]
+    assert lr in (1e-1, 1.0)  # 40 SGD steps: the small rates barely move
+    # 40 steps of 16 rows from the first 256 rows (cycled); 64 held out.
+    assert np.isfinite(losses[:3]).all()
+    lr_acc, _ = keras_lr.sweeps.short_horizon_grid(model, x, y, learning_rates=rates,
+                                                   num_steps=40, batch_size=16,
+                                                   metric="val_accuracy")
+    assert lr_acc in rates
+    with pytest.raises(ValueError, match="Argument `num_steps` must be"):
+        keras_lr.sweeps.short_horizon_grid(model, x, y, num_steps=0)
