@@ -1,36 +1,90 @@
-"""Runs the backend-independent suites again on the JAX backend.
+"""Runs the backend-independent suites again on JAX and on PyTorch.
 
-Keras picks its backend once per process, so the JAX run is a subprocess
-(`KERAS_BACKEND=jax python -m pytest tests/schedules`). CI installs JAX with
-the `test` extra; without it this test fails rather than skips, so that a
-green run always means both backends passed.
+Keras picks its backend once per process, so each other backend is a
+subprocess (`KERAS_BACKEND=jax python -m pytest tests/schedules ...`):
+
+- **JAX in an environment without TensorFlow**: the subprocess has
+  `tests/without_tensorflow` on `PYTHONPATH`, whose `sitecustomize` makes
+  `import tensorflow` fail as it does where TensorFlow is not installed;
+- **PyTorch** (the CPU build, `torch==2.13.0`, from the `test` extra).
+
+Both start as soon as the suite is collected (`start_backend_runs`, called
+from conftest) and run beside the TensorFlow run; the two tests below wait
+for them. CI installs JAX and torch with the `test` extra; without them
+these tests fail rather than skip, so that a green run means the three
+backends passed. The per-backend counts are printed at the end of the run.
 """
 
 import importlib.util
 import os
+import re
 import subprocess
 import sys
+import tempfile
+import time
 
 import pytest
 
 from tests.conftest import BACKEND
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-JAX_SUITES = ["tests/schedules", "tests/finder", "tests/callbacks", "tests/optimizers",
-              "tests/workflows", "tests/sweeps",
-              "tests/tuning", "tests/test_seams.py", "tests/peers", "tests/test_keras_private.py"]
+SUITES = ["tests/schedules", "tests/finder", "tests/callbacks", "tests/optimizers",
+          "tests/workflows", "tests/sweeps", "tests/tuning", "tests/test_seams.py",
+          "tests/peers", "tests/test_keras_private.py", "tests/test_layers.py"]
+JAX_SUITES = SUITES  # (the name earlier rounds used)
+BACKENDS = ("jax", "torch")
+WITHOUT_TENSORFLOW = os.path.join(ROOT, "tests", "without_tensorflow")
+TIMEOUT = 2400
+
+_runs = {}
+SUMMARIES = {}
+
+
+def _environment(backend):
+    env = dict(os.environ, KERAS_BACKEND=backend)
+    if backend == "jax":
+        env["KERAS_LR_WITHOUT_TENSORFLOW"] = "1"  # conftest checks the block is active
+        env["PYTHONPATH"] = os.pathsep.join(
+            [WITHOUT_TENSORFLOW] + ([env["PYTHONPATH"]] if env.get("PYTHONPATH") else []))
+    return env
+
+
+def start_backend_runs():
+    """Starts the JAX and PyTorch runs (once), in the background."""
+    if BACKEND != "tensorflow" or _runs:
+        return
+    for backend in BACKENDS:
+        log = tempfile.TemporaryFile(mode="w+")
+        process = subprocess.Popen(
+            [sys.executable, "-m", "pytest", "-q", "-rs", "-p", "no:cacheprovider", *SUITES],
+            cwd=ROOT, env=_environment(backend), stdout=log, stderr=subprocess.STDOUT,
+            text=True)
+        _runs[backend] = (process, log, time.monotonic())
+
+
+def _wait(backend):
+    start_backend_runs()
+    process, log, started = _runs[backend]
+    try:
+        process.wait(timeout=max(1, TIMEOUT - (time.monotonic() - started)))
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+    log.seek(0)
+    output = log.read()
+    lines = [line for line in output.splitlines() if line.strip()]
+    last = lines[-1] if lines else ""
+    SUMMARIES[backend] = re.sub(r"=+", "", last).strip()
+    return process.returncode, output, last
 
 
 @pytest.mark.skipif(BACKEND != "tensorflow", reason="launched from the TensorFlow run")
-def test_suites_pass_on_jax_backend():
-    if importlib.util.find_spec("jax") is None:
-        pytest.fail("JAX is not installed: pip install -e '.[test]' installs it")
-    env = dict(os.environ, KERAS_BACKEND="jax")
-    result = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *JAX_SUITES],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=1200,
-    )
-    tail = (result.stdout + result.stderr)[-6000:]
-    print(tail)
-    assert result.returncode == 0, f"JAX backend run failed:\n{tail}"
-    assert " passed" in result.stdout.splitlines()[-1], tail
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_suites_pass_on_the_other_backends(backend):
+    module = {"jax": "jax", "torch": "torch"}[backend]
+    if importlib.util.find_spec(module) is None:
+        pytest.fail(f"{module} is not installed: pip install -e '.[test]' installs it")
+    code, output, last = _wait(backend)
+    print(output[-6000:])
+    assert code == 0, f"{backend} backend run failed:\n{output[-6000:]}"
+    assert " passed" in last, output[-6000:]

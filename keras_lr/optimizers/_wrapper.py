@@ -292,10 +292,14 @@ def _grouped_update(base, grads, variables, factors):
 
 
 def _decay(variable, learning_rate, weight_decay):
-    """Keras's decoupled weight decay at `learning_rate`."""
+    """Keras's decoupled weight decay at `learning_rate`, computed as the
+    backend's own optimizers do (torch: `v *= 1 - wd * lr`)."""
     lr = ops.cast(learning_rate, variable.dtype)
     wd = ops.cast(weight_decay, variable.dtype)
-    variable.assign_sub(variable * wd * lr)
+    if keras.backend.backend() == "torch":
+        variable.assign(variable * (1 - wd * lr))
+    else:
+        variable.assign_sub(variable * wd * lr)
 
 
 def safe_name(path):

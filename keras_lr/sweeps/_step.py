@@ -6,7 +6,8 @@ once with Keras's stateless API (`model.stateless_call`,
 `stateless_compute_loss`, the compiled metrics' `stateless_update_state`)
 and run for the K copies by a backend runner: on JAX `jax.vmap` of the whole
 step (with `optimizer.stateless_apply`) under one `jax.jit`; on TensorFlow one
-`tf.function` graph holding the K copies, each with its own optimizer.
+`tf.function` graph holding the K copies, each with its own optimizer; on
+PyTorch the same per-copy step, eagerly.
 """
 
 import keras
@@ -53,8 +54,7 @@ def _guard_step(guard, loss, threshold, smoothing):
 class _Steps:
     """The per-copy step functions of one model and optimizer."""
 
-    def __init__(self, model, optimizer, threshold, smoothing, jit_compile):
-        self.jit_compile = jit_compile
+    def __init__(self, model, optimizer, threshold, smoothing):
         self.model = model
         self.optimizer = optimizer
         self.threshold = threshold
@@ -151,16 +151,67 @@ class _JaxRunner:
         self.states = states
 
 
-class _TensorFlowRunner:
-    """K copies in one `tf.function` graph: each copy's weights, optimizer
-    (built on them) and metrics in variables of its own, the K forward and
-    backward passes and updates in one graph (TensorFlow's optimizers have
-    no stateless update; the copies' independent ops run in parallel on its
-    inter-op threads)."""
+class _TensorFlowBackend:
+    """What the per-copy runner needs from TensorFlow: one `tf.function`
+    graph for the K copies (no autograph; XLA measured slower on CPU)."""
 
-    def __init__(self, steps, states, make_optimizer):
+    def __init__(self):
         import tensorflow as tf
 
+        self.tf = tf
+
+    def read(self, variables):
+        return [self.tf.convert_to_tensor(v) for v in variables]
+
+    def gradients(self, forward, trainable):
+        with self.tf.GradientTape() as tape:
+            tape.watch(trainable)
+            loss, aux = forward(trainable)
+        return loss, aux, tape.gradient(loss, trainable)
+
+    def after(self, tensors):
+        return self.tf.control_dependencies(tensors)
+
+    def compile(self, function):
+        return self.tf.function(function, reduce_retracing=True, autograph=False)
+
+
+class _TorchBackend:
+    """What the per-copy runner needs from PyTorch: autograd, eager steps."""
+
+    def __init__(self):
+        import torch
+
+        self.torch = torch
+
+    def read(self, variables):
+        return [ops.convert_to_tensor(v).detach().clone() for v in variables]
+
+    def gradients(self, forward, trainable):
+        leaves = [t.detach().requires_grad_(True) for t in trainable]
+        loss, aux = forward(leaves)
+        grads = self.torch.autograd.grad(loss, leaves, allow_unused=True)
+        grads = [self.torch.zeros_like(t) if g is None else g for g, t in zip(grads, leaves)]
+        detach = lambda t: t.detach() if hasattr(t, "detach") else t  # noqa: E731
+        return detach(loss), keras.tree.map_structure(detach, aux), grads
+
+    def after(self, tensors):
+        import contextlib
+
+        return contextlib.nullcontext()
+
+    def compile(self, function):
+        return function
+
+
+class _PerCopyRunner:
+    """K copies, each with its weights, optimizer (built on them) and
+    metrics in variables of its own, stepped together: on TensorFlow in one
+    `tf.function` graph (TensorFlow's optimizers have no stateless update;
+    the copies' independent ops run in parallel on its inter-op threads), on
+    PyTorch eagerly, one after the other in the same step."""
+
+    def __init__(self, steps, states, make_optimizer, backend):
         def variables(values, trainable, like=None):
             out = []
             for i, value in enumerate(values):
@@ -180,66 +231,60 @@ class _TensorFlowRunner:
                 non_trainable=variables(non_trainable, False, model.non_trainable_variables),
                 optimizer=optimizer, metrics=variables(metrics, False),
                 guard=variables(guard, False)))
-
-        def read(vs):
-            return [tf.convert_to_tensor(v) for v in vs]
+        read = backend.read
 
         def train_one(copy, x, y, sample_weight):
-            trainable = read(copy["trainable"])
-            with tf.GradientTape() as tape:
-                tape.watch(trainable)
-                loss, (non_trainable, y_pred) = steps.forward(
-                    trainable, read(copy["non_trainable"]), x, y, sample_weight,
-                    training=True)
-            grads = tape.gradient(loss, trainable)
+            non_trainable_in = read(copy["non_trainable"])
+
+            def forward(trainable):
+                return steps.forward(trainable, non_trainable_in, x, y, sample_weight,
+                                     training=True)
+
+            loss, (non_trainable, y_pred), grads = backend.gradients(
+                forward, read(copy["trainable"]))
             live, guard = _guard_step(read(copy["guard"]), loss, steps.threshold,
                                       steps.smoothing)
             metrics = steps.update_metrics(read(copy["metrics"]), y, y_pred, sample_weight)
-
             # The update, then kept only for a live copy (as the JAX runner's
             # `where`; a `tf.cond` around it measured no faster).
             optimizer = copy["optimizer"]
             held = copy["trainable"] + list(optimizer.variables)
             before = read(held)
-            with tf.control_dependencies(before):
+            with backend.after(before):
                 optimizer.apply(grads, copy["trainable"])
-            for variable, old in zip(held, before):
-                variable.assign(tf.where(live, tf.convert_to_tensor(variable), old))
-            for variable, value in zip(copy["non_trainable"], non_trainable):
-                variable.assign(tf.where(live, value, tf.convert_to_tensor(variable)))
-            for variable, value in zip(copy["metrics"], metrics):
-                variable.assign(tf.where(live, value, tf.convert_to_tensor(variable)))
+            for variable, new, old in zip(held, read(held), before):
+                variable.assign(ops.where(live, new, old))
+            for variable, value, old in zip(copy["non_trainable"], non_trainable,
+                                            non_trainable_in):
+                variable.assign(ops.where(live, value, old))
+            for variable, value, old in zip(copy["metrics"], metrics, read(copy["metrics"])):
+                variable.assign(ops.where(live, value, old))
             for variable, value in zip(copy["guard"], guard):
                 variable.assign(value)
             return loss
 
         def train_all(x, y, sample_weight):
-            losses = tf.stack([ops.cast(train_one(c, x, y, sample_weight), "float32")
-                               for c in self._copies])
-            return losses, tf.stack([tf.convert_to_tensor(c["guard"][0]) for c in self._copies])
+            losses = ops.stack([ops.cast(train_one(c, x, y, sample_weight), "float32")
+                                for c in self._copies])
+            return losses, ops.stack([read(c["guard"][:1])[0] for c in self._copies])
 
         def evaluate_all(metrics, x, y, sample_weight):
             out = [steps.evaluate([read(c["trainable"]), read(c["non_trainable"])], m, x, y,
                                   sample_weight) for c, m in zip(self._copies, metrics)]
-            return tf.stack([ops.cast(o[0], "float32") for o in out]), [o[1] for o in out]
+            return ops.stack([ops.cast(o[0], "float32") for o in out]), [o[1] for o in out]
 
-        # XLA: one fused program for the K copies (measured: the plain graph
-        # spends its time in TensorFlow's per-op overhead, K times the ops).
-        jit = steps.jit_compile
-        self._train = tf.function(train_all, reduce_retracing=True, jit_compile=jit,
-                                  autograph=False)
-        self._evaluate = tf.function(evaluate_all, reduce_retracing=True, jit_compile=jit,
-                                     autograph=False)
+        self._train = backend.compile(train_all)
+        self._evaluate = backend.compile(evaluate_all)
         self._alive = np.ones(len(self._copies), bool)
 
     def train(self, x, y, sample_weight):
         losses, alive = self._train(x, y, sample_weight)
-        self._alive = alive.numpy() > 0.5
-        return losses.numpy()
+        self._alive = ops.convert_to_numpy(alive) > 0.5
+        return ops.convert_to_numpy(losses)
 
     def evaluate(self, metrics, x, y, sample_weight):
         losses, metrics = self._evaluate(metrics, x, y, sample_weight)
-        return losses.numpy(), metrics
+        return ops.convert_to_numpy(losses), metrics
 
     def copy(self, k, part):
         key = ("trainable", "non_trainable")[part]
@@ -263,17 +308,16 @@ class _TensorFlowRunner:
                 variable.assign(value)
 
 
-def make_runner(model, optimizer, make_optimizer, states, threshold, smoothing,
-                jit_compile=False):
+def make_runner(model, optimizer, make_optimizer, states, threshold, smoothing):
     """The runner of the K copies' `states` on the current backend
     (`optimizer`: the stateless one of all copies, JAX; `make_optimizer(k)`:
-    copy k's own, TensorFlow)."""
-    steps = _Steps(model, optimizer, threshold, smoothing, jit_compile)
+    copy k's own, TensorFlow and PyTorch)."""
+    steps = _Steps(model, optimizer, threshold, smoothing)
     backend = keras.backend.backend()
     if backend == "jax":
         return _JaxRunner(steps, states)
     if backend == "tensorflow":
-        return _TensorFlowRunner(steps, states, make_optimizer)
-    raise ValueError(
-        f"keras_lr.sweep runs on the TensorFlow and JAX backends; the {backend} "
-        "backend is not supported yet (train one `fit` per learning rate there).")
+        return _PerCopyRunner(steps, states, make_optimizer, _TensorFlowBackend())
+    if backend == "torch":
+        return _PerCopyRunner(steps, states, make_optimizer, _TorchBackend())
+    raise ValueError(f"keras_lr.sweep does not run on the {backend} backend.")

@@ -148,9 +148,10 @@ def sweep(model, x, y=None, *, learning_rates, epochs, batch_size=32, validation
     seed), see the same batches, and each has its own optimizer state at its
     own learning rate: copy `k` trains as `model.fit` would at
     `learning_rates[k]`. The step of all copies is one compiled function
-    (`jax.vmap` on JAX, one graph holding the K copies on TensorFlow), so a
-    grid of K rates costs one compilation and one Python step loop instead
-    of K. The model itself is left as it was.
+    (`jax.vmap` on JAX, one graph holding the K copies on TensorFlow; on
+    PyTorch the copies step eagerly, one after the other), so a grid of K
+    rates costs one compilation and one Python step loop instead of K. The
+    model itself is left as it was.
 
     The optimizer is the compiled one (its class and settings, fresh state,
     the learning rate replaced); gradient clipping and weight decay act per

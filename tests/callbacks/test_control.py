@@ -129,7 +129,9 @@ def test_guard_bad_arguments():
             DivergenceGuard(**kwargs)
 
 
+@pytest.mark.needs_steps_per_execution
 def test_logger_reports_applied_lr_with_plateau_and_spe(tmp_path, fresh_session):
+    pytest.importorskip("tensorflow")  # TensorBoard event files (log_dir)
     schedule = keras.optimizers.schedules.CosineDecay(0.2, 40)
     model = probe_model(schedule, steps_per_execution=2)
     logger = LearningRateLogger(log_dir=str(tmp_path / "tb"))

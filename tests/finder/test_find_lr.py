@@ -215,6 +215,7 @@ def test_loss_scale_optimizer_mixed_precision(data, fresh_session):
         keras.mixed_precision.set_global_policy("float32")
 
 
+@pytest.mark.needs_steps_per_execution
 def test_steps_per_execution(data, fresh_session):
     x, y = data
     model = trained_mlp(x, y, steps_per_execution=4)

@@ -221,6 +221,7 @@ def fit_probe(model, steps, batch_size=4, **fit_kwargs):
     return applied(recorder.low), applied(recorder.high)
 
 
+@pytest.mark.needs_steps_per_execution
 def test_applied_lr_in_compiled_step_with_steps_per_execution(fresh_session):
     schedule = keras.optimizers.schedules.PiecewiseConstantDecay([3], [0.5, 0.25])
     model = two_layer_probe(lambda: LRMultiplier(keras.optimizers.SGD(schedule), {"low": 0.1}))

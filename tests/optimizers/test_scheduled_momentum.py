@@ -81,7 +81,8 @@ def sgd_momentum_trajectory(lrs, momenta):
     return np.array(out)
 
 
-@pytest.mark.parametrize("steps_per_execution", [1, 4])
+@pytest.mark.parametrize("steps_per_execution", [
+    1, pytest.param(4, marks=pytest.mark.needs_steps_per_execution)])
 def test_one_cycle_momentum_changes_the_compiled_update(steps_per_execution, fresh_session):
     steps = 12
     lr = keras_lr.schedules.OneCycle(0.1, total_steps=steps)

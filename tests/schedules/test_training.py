@@ -66,6 +66,7 @@ def test_applied_learning_rate_equals_schedule(name, fresh_session):
                 S.schedule_values(schedule, TOTAL))
 
 
+@pytest.mark.needs_steps_per_execution
 @pytest.mark.parametrize("name", ["one_cycle", "join_nested", "exp_range"])
 def test_steps_per_execution(name, fresh_session):
     schedule = SCHEDULES[name]()
