@@ -15,6 +15,10 @@ import pytest  # noqa: E402
 
 BACKEND = keras.backend.backend()
 
+# Not a test module: `--doctest-modules` would import it, and it makes
+# TensorFlow unimportable in the process that imports it.
+collect_ignore = ["without_tensorflow"]
+
 if BACKEND == "tensorflow":
     import tensorflow as tf
 

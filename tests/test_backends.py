@@ -55,8 +55,12 @@ def start_backend_runs():
         return
     for backend in BACKENDS:
         log = tempfile.TemporaryFile(mode="w+")
+        # Its own temporary directory: a pytest session that numbers its own
+        # removes all but the three newest, the running TensorFlow session's too.
+        basetemp = tempfile.mkdtemp(prefix=f"keras_lr_{backend}_")
         process = subprocess.Popen(
-            [sys.executable, "-m", "pytest", "-q", "-rs", "-p", "no:cacheprovider", *SUITES],
+            [sys.executable, "-m", "pytest", "-q", "-rs", "-p", "no:cacheprovider",
+             f"--basetemp={basetemp}", *SUITES],
             cwd=ROOT, env=_environment(backend), stdout=log, stderr=subprocess.STDOUT,
             text=True)
         _runs[backend] = (process, log, time.monotonic())
