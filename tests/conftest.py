@@ -53,6 +53,8 @@ REFERENCE_TESTS = ("tests/schedules/test_against_torch.py", "tests/peers/",
 
 
 def pytest_collection_finish(session):
+    if session.config.option.collectonly:
+        return
     if any("test_backends.py::test_suites_pass_on_the_other_backends" in item.nodeid
            for item in session.items):
         from tests.test_backends import start_backend_runs
