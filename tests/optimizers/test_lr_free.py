@@ -36,14 +36,17 @@ def _keras_run(optimizer, steps=STEPS):
     return model, [v.numpy() for v in model.weights]
 
 
-def _torch_run(steps=STEPS, reference=None, **kwargs):
+def _torch_run(steps=STEPS, reference=None, groups=None, **kwargs):
+    """The reference's run; `groups(net)` gives its parameter groups (default:
+    all parameters in one)."""
     net = torch.nn.Sequential(torch.nn.Linear(5, 8), torch.nn.Tanh(), torch.nn.Linear(8, 1))
     with torch.no_grad():
         net[0].weight.copy_(torch.tensor(WEIGHTS[0].T))
         net[0].bias.copy_(torch.tensor(WEIGHTS[1]))
         net[2].weight.copy_(torch.tensor(WEIGHTS[2].T))
         net[2].bias.copy_(torch.tensor(WEIGHTS[3]))
-    optimizer = (reference or prodigyopt.Prodigy)(net.parameters(), **kwargs)
+    parameters = net.parameters() if groups is None else groups(net)
+    optimizer = (reference or prodigyopt.Prodigy)(parameters, **kwargs)
     for i in range(steps):
         optimizer.zero_grad()
         loss = ((net(torch.tensor(X[i])) - torch.tensor(Y[i])) ** 2).mean()
@@ -236,25 +239,6 @@ def test_backup_and_restore_resume_is_exact(fresh_session, digits, tmp_path, mak
     assert float(np.asarray(optimizer.iterations)) == 12
 
 
-def _torch_groups_run(frozen_first_layer, steps=STEPS, **kwargs):
-    """prodigyopt with the first layer in a parameter group at `lr=0`."""
-    net = torch.nn.Sequential(torch.nn.Linear(5, 8), torch.nn.Tanh(), torch.nn.Linear(8, 1))
-    with torch.no_grad():
-        net[0].weight.copy_(torch.tensor(WEIGHTS[0].T))
-        net[0].bias.copy_(torch.tensor(WEIGHTS[1]))
-        net[2].weight.copy_(torch.tensor(WEIGHTS[2].T))
-        net[2].bias.copy_(torch.tensor(WEIGHTS[3]))
-    optimizer = prodigyopt.Prodigy([{"params": net[0].parameters(), "lr": 0.0},
-                                    {"params": net[2].parameters()}], **kwargs)
-    for i in range(steps):
-        optimizer.zero_grad()
-        ((net(torch.tensor(X[i])) - torch.tensor(Y[i])) ** 2).mean().backward()
-        optimizer.step()
-    return optimizer.param_groups[0]["d"], [
-        net[0].weight.detach().numpy().T, net[0].bias.detach().numpy(),
-        net[2].weight.detach().numpy().T, net[2].bias.detach().numpy()]
-
-
 def _named_model():
     model = keras.Sequential([keras.Input((5,)),
                               keras.layers.Dense(8, activation="tanh", name="hidden"),
@@ -269,7 +253,9 @@ def test_a_frozen_layer_matches_a_parameter_group_at_lr_0(fresh_session):
     model.compile(keras_lr.optimizers.LRMultiplier(optimizer, {"hidden": 0.0}), "mse")
     for i in range(STEPS):
         model.train_on_batch(X[i], Y[i])
-    d, reference = _torch_groups_run(True)
+    # prodigyopt with the first layer in a parameter group at `lr=0`.
+    d, reference = _torch_run(groups=lambda net: [{"params": net[0].parameters(), "lr": 0.0},
+                                                  {"params": net[2].parameters()}])
     np.testing.assert_allclose(float(optimizer._d.numpy()), d, rtol=1e-4)  # noqa: SLF001
     for ours_w, ref_w in zip(model.get_weights(), reference):
         np.testing.assert_allclose(ours_w, ref_w, atol=1e-3 * np.max(np.abs(ref_w)))
