@@ -37,6 +37,7 @@ __all__ = [
     "hide_from_trial_table",
     "own_weight_decay",
     "update_each",
+    "update_on_each_device",
     "jax_state_sync",
     "learning_rate_slot",
     "loss_tracker_totals",
@@ -165,6 +166,26 @@ def update_each(optimizer, variables, fn, *args):
 
     tf.__internal__.distribute.interim.maybe_merge_call(
         merged, optimizer._distribution_strategy, variables, *args)
+
+
+def update_on_each_device(optimizer, fn, *args):
+    """Calls `fn(*args)` once per device of the optimizer's multi-replica
+    `tf.distribute` strategy, in Keras's cross-replica update context (the
+    one its per-variable `update_step` runs in): there every read of a
+    mirrored variable gives that device's copy and every assignment updates
+    it. `args` (per-replica values, e.g. gradients summed over replicas)
+    reach `fn` as that device's value. Called in replica context."""
+    import tensorflow as tf
+
+    def merged(distribution, *args):
+        anchor = optimizer.iterations
+        if isinstance(anchor, keras.Variable):
+            anchor = anchor.value
+        distribution.extended.update(
+            anchor, lambda _, *device_args: fn(*device_args), args=args, group=False)
+
+    tf.__internal__.distribute.interim.maybe_merge_call(
+        merged, optimizer._distribution_strategy, *args)
 
 
 # ---- models -------------------------------------------------------------------

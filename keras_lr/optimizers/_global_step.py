@@ -6,6 +6,7 @@ from keras import ops
 
 from keras_lr import _validation
 from keras_lr._core import keras_private
+from keras_lr.optimizers import _wrapper
 
 __all__ = ["GlobalStepOptimizer", "all_finite", "copy_initializer", "validate_growth_rate"]
 
@@ -44,6 +45,13 @@ class GlobalStepOptimizer(keras.optimizers.Optimizer):
     Keras's own `apply`, whose per-variable `update_step` reads what the pass
     stored. Gradient clipping and accumulation are refused: the estimate
     would see other gradients than the update.
+
+    Under a multi-replica `tf.distribute` strategy the gradients are first
+    summed over the replicas (as Keras sums them for any optimizer), then the
+    pass and the updates run together on each device, in the cross-replica
+    update context where Keras runs `update_step`: every device computes the
+    same estimate from the same summed gradients, so the replicas stay equal
+    and equal one device.
     """
 
     def __init__(self, learning_rate, name, **kwargs):
@@ -54,20 +62,6 @@ class GlobalStepOptimizer(keras.optimizers.Optimizer):
                     f"gradients, so it does not support `{argument}`. Received: "
                     f"{argument}={kwargs[argument]!r}")
         super().__init__(learning_rate=learning_rate, name=name, **kwargs)
-
-    def build(self, var_list):
-        if self.built:
-            return
-        if keras.backend.backend() == "tensorflow":
-            import tensorflow as tf
-
-            if tf.distribute.has_strategy() and (
-                    tf.distribute.get_strategy().num_replicas_in_sync > 1):
-                raise ValueError(
-                    f"{type(self).__name__} does not run under a multi-replica "
-                    "tf.distribute strategy yet: its step-size estimate would see "
-                    "each replica's gradients before they are summed.")
-        super().build(var_list)
 
     def add_scalar(self, name, value):
         """A float32 scalar optimizer variable starting at `value`."""
@@ -112,12 +106,42 @@ class GlobalStepOptimizer(keras.optimizers.Optimizer):
             return new
         return old + self.scaled(new - old)
 
+    def run_step(self, grads, variables, update):
+        """`prepare(grads, variables)`, then `update(grads, variables)` (the
+        per-variable updates): directly, or under a multi-replica strategy
+        (called in replica context) with the gradients summed over replicas,
+        on each device."""
+        if not _multi_replica():
+            self.prepare(grads, variables)
+            update(grads, variables)
+            return
+        import tensorflow as tf
+
+        grads = tf.distribute.get_replica_context().all_reduce(
+            tf.distribute.ReduceOp.SUM, list(grads))
+
+        def on_device(grads):
+            self.prepare(grads, variables)
+            update(grads, variables)
+
+        keras_private.update_on_each_device(self, on_device, grads)
+
     def apply(self, grads, trainable_variables=None):
         grads = list(grads)
         if trainable_variables is not None:
             trainable_variables = list(trainable_variables)
             if not self.built:
                 self.build(trainable_variables)
+        if _multi_replica():
+            # Keras's update, with `run_step` summing the gradients first.
+            if not self.built:
+                raise ValueError(
+                    "When passing `grads` without `variables`, the optimizer must "
+                    "already be built on a list of variables. Call "
+                    "`optimizer.build(trainable_variables)` first.")
+            if len(grads):
+                _wrapper.apply_to_base(self, [], grads, trainable_variables)
+            return None
         variables = (trainable_variables if trainable_variables is not None
                      else keras_private.trainable_variables(self))
         pairs = [(g, v) for g, v in zip(grads, variables) if g is not None]
@@ -126,3 +150,14 @@ class GlobalStepOptimizer(keras.optimizers.Optimizer):
             self.prepare([g if scale is None else g / scale for g, _ in pairs],
                          [v for _, v in pairs])
         return super().apply(grads, trainable_variables)
+
+
+def _multi_replica():
+    """Whether this runs in a replica of a multi-replica `tf.distribute`
+    strategy (the TensorFlow backend's `strategy.run`)."""
+    if keras.backend.backend() != "tensorflow":
+        return False
+    import tensorflow as tf
+
+    context = tf.distribute.get_replica_context()
+    return context is not None and context.num_replicas_in_sync > 1

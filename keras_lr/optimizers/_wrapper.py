@@ -32,7 +32,7 @@ from keras_lr import _validation
 from keras_lr._core import keras_private
 from keras_lr._core.learning_rate import innermost_optimizer as learning_rate_owner
 
-__all__ = ["OptimizerWrapper", "safe_name", "sum_over_replicas"]
+__all__ = ["OptimizerWrapper", "apply_to_base", "safe_name", "sum_over_replicas"]
 
 
 class OptimizerWrapper(keras.optimizers.Optimizer):
@@ -153,37 +153,7 @@ class OptimizerWrapper(keras.optimizers.Optimizer):
             wrapper._before_apply(base)
         if len(grads) == 0:
             return
-        variables = (keras_private.trainable_variables(base)
-                     if trainable_variables is None else list(trainable_variables))
-        keras_private.check_variables_are_known(base, variables)
-        grads, variables = keras_private.filter_empty_gradients(base, list(grads), variables)
-        grads, variables = keras_private.overwrite_variables_with_gradients(
-            base, grads, variables)
-        factors = {id(v): _factors(chain, v) for v in variables}
-        # A frozen variable (a multiplier of 0) takes no part in the step.
-        kept = [(g, v) for g, v in zip(grads, variables) if not _frozen(factors[id(v)])]
-        grads, variables = [g for g, _ in kept], [v for _, v in kept]
-        if grads:
-            scale = base.loss_scale_factor
-            if scale is not None:
-                grads = [g / scale for g in grads]
-            if hasattr(base, "prepare"):
-                # A step-size estimator: its pass over the trained variables.
-                base.prepare(grads, variables)
-
-            def update(grads, variables):
-                grads = keras_private.clip_gradients(base, grads)
-                _grouped_update(base, grads, variables, factors)
-                if base.use_ema:
-                    keras_private.update_moving_average(base)
-
-            for wrapper in reversed(chain):  # the outermost wraps the others
-                update = _around(wrapper, base, update)
-            update(grads, variables)
-            for variable in variables:
-                if variable.constraint is not None:
-                    variable.assign(variable.constraint(variable))
-        base.iterations.assign_add(1)
+        apply_to_base(base, chain, grads, trainable_variables)
 
     # -- delegation ---------------------------------------------------------
 
@@ -232,6 +202,48 @@ class OptimizerWrapper(keras.optimizers.Optimizer):
     def _deserialize_inner(config, custom_objects=None):
         return keras.saving.deserialize_keras_object(
             config, custom_objects=custom_objects)
+
+
+def apply_to_base(base, chain, grads, trainable_variables=None):
+    """Keras's `apply` for the innermost optimizer `base` (built), with the
+    learning-rate factors and updates of the wrappers in `chain` (outermost
+    first; may be empty): filtering, unscaling, clipping, the grouped
+    update, EMA, constraints, `iterations`. A step-size estimator (`run_step`)
+    gets its pass over the trained variables first."""
+    variables = (keras_private.trainable_variables(base)
+                 if trainable_variables is None else list(trainable_variables))
+    keras_private.check_variables_are_known(base, variables)
+    grads, variables = keras_private.filter_empty_gradients(base, list(grads), variables)
+    grads, variables = keras_private.overwrite_variables_with_gradients(
+        base, grads, variables)
+    factors = {id(v): _factors(chain, v) for v in variables}
+    # A frozen variable (a multiplier of 0) takes no part in the step.
+    kept = [(g, v) for g, v in zip(grads, variables) if not _frozen(factors[id(v)])]
+    grads, variables = [g for g, _ in kept], [v for _, v in kept]
+    if grads:
+        scale = base.loss_scale_factor
+        if scale is not None:
+            grads = [g / scale for g in grads]
+
+        def update(grads, variables):
+            grads = keras_private.clip_gradients(base, grads)
+            _grouped_update(base, grads, variables, factors)
+            if base.use_ema:
+                keras_private.update_moving_average(base)
+
+        for wrapper in reversed(chain):  # the outermost wraps the others
+            update = _around(wrapper, base, update)
+        if hasattr(base, "run_step"):
+            # A step-size estimator: its pass over the trained variables
+            # first (under tf.distribute, with the summed gradients, the
+            # pass and the update on each device).
+            base.run_step(grads, variables, update)
+        else:
+            update(grads, variables)
+        for variable in variables:
+            if variable.constraint is not None:
+                variable.assign(variable.constraint(variable))
+    base.iterations.assign_add(1)
 
 
 def _around(wrapper, base, update):
@@ -286,7 +298,13 @@ def _grouped_update(base, grads, variables, factors):
             if decayed:
                 keras_private.update_each(base, decayed, _decay, rate,
                                           ops.convert_to_tensor(base.weight_decay))
-        keras_private.backend_update_step(base, group_grads, group_variables, rate)
+        if estimator:
+            # Already where the backend updates (`run_step`: on each device
+            # under tf.distribute): the per-variable step itself.
+            for grad, variable in zip(group_grads, group_variables):
+                base.update_step(grad, variable, rate)
+        else:
+            keras_private.backend_update_step(base, group_grads, group_variables, rate)
     if estimator:
         base.set_step_factor(None)
 

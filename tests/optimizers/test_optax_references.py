@@ -222,12 +222,3 @@ def test_mechanic_mirrored_strategy_equals_one_device(fresh_session, mirrored_st
     for a, b in zip(w_2, w_1):
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
     assert max(np.max(np.abs(a - b)) for a, b in zip(w_1, WEIGHTS)) > 1e-3
-
-
-@pytest.mark.tensorflow_only
-def test_dowg_refuses_multi_replica(fresh_session, mirrored_strategy):
-    with mirrored_strategy.scope():
-        model = _model()
-        model.compile(DoWG(), "mse")
-    with pytest.raises(ValueError, match="multi-replica"):
-        model.fit(X[:2].reshape(-1, 5), Y[:2].reshape(-1, 1), batch_size=16, verbose=0)
