@@ -209,3 +209,31 @@ def test_no_private_keras_name_outside_the_one_module():
         if uses:
             offenders[str(path.relative_to(PACKAGE))] = sorted(set(uses))
     assert not offenders, offenders
+
+
+@pytest.mark.tensorflow_only
+def test_update_on_each_device(fresh_session, mirrored_strategy):
+    import tensorflow as tf
+
+    with mirrored_strategy.scope():
+        optimizer = keras.optimizers.SGD()
+        optimizer.build([keras.Variable(np.zeros(2, "float32"))])
+        slot = optimizer.add_variable((), name="slot")
+    seen = []
+
+    def on_device(value):
+        # Reads give this device's copy, assignments update it.
+        seen.append(value.device)
+        optimizer.assign(slot, ops.convert_to_tensor(slot) + value)
+
+    @tf.function
+    def step():
+        def replica_fn():
+            context = tf.distribute.get_replica_context()
+            value = tf.cast(context.replica_id_in_sync_group, "float32") + 1.0
+            kp.update_on_each_device(optimizer, on_device, value)
+        mirrored_strategy.run(replica_fn)
+
+    step()
+    assert [float(np.asarray(copy)) for copy in slot.value.values] == [1.0, 2.0]
+    assert len(seen) == 2 and seen[0] != seen[1]
