@@ -12,24 +12,20 @@ import keras_lr
 from keras_lr.optimizers import DAdaptAdam
 from keras_lr.optimizers import DoG
 from keras_lr.optimizers import Prodigy
+from tests.optimizers.small_net import STEPS
+from tests.optimizers.small_net import WEIGHTS
+from tests.optimizers.small_net import X
+from tests.optimizers.small_net import Y
+from tests.optimizers.small_net import small_net
 
 torch = pytest.importorskip("torch")  # in the test extra: runs in CI
 prodigyopt = pytest.importorskip("prodigyopt")
 dadaptation = pytest.importorskip("dadaptation")
 dog = pytest.importorskip("dog")  # dog-optimizer
 
-STEPS = 100
-_rng = np.random.default_rng(0)
-X = _rng.normal(size=(STEPS, 16, 5)).astype("float32")
-Y = _rng.normal(size=(STEPS, 16, 1)).astype("float32")
-WEIGHTS = [(_rng.normal(size=(5, 8)) * 0.5).astype("float32"), np.zeros(8, "float32"),
-           (_rng.normal(size=(8, 1)) * 0.5).astype("float32"), np.zeros(1, "float32")]
-
 
 def _keras_run(optimizer, steps=STEPS):
-    model = keras.Sequential([keras.Input((5,)), keras.layers.Dense(8, activation="tanh"),
-                              keras.layers.Dense(1)])
-    model.set_weights(WEIGHTS)
+    model = small_net()
     model.compile(optimizer, "mse")
     for i in range(steps):
         model.train_on_batch(X[i], Y[i])
@@ -239,17 +235,9 @@ def test_backup_and_restore_resume_is_exact(fresh_session, digits, tmp_path, mak
     assert float(np.asarray(optimizer.iterations)) == 12
 
 
-def _named_model():
-    model = keras.Sequential([keras.Input((5,)),
-                              keras.layers.Dense(8, activation="tanh", name="hidden"),
-                              keras.layers.Dense(1, name="out")])
-    model.set_weights(WEIGHTS)
-    return model
-
-
 def test_a_frozen_layer_matches_a_parameter_group_at_lr_0(fresh_session):
     optimizer = Prodigy()
-    model = _named_model()
+    model = small_net()
     model.compile(keras_lr.optimizers.LRMultiplier(optimizer, {"hidden": 0.0}), "mse")
     for i in range(STEPS):
         model.train_on_batch(X[i], Y[i])
@@ -269,7 +257,7 @@ def test_a_frozen_layer_matches_a_parameter_group_at_lr_0(fresh_session):
 ], ids=["prodigy", "dadapt_adam", "dog", "dowg", "sf_adamw", "sf_sgd"])
 def test_a_multiplier_scales_the_layers_step(fresh_session, cls):
     def first_step(multipliers):
-        model = _named_model()
+        model = small_net()
         optimizer = cls()
         model.compile(keras_lr.optimizers.LRMultiplier(optimizer, multipliers)
                       if multipliers else optimizer, "mse")

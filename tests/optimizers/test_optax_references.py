@@ -18,20 +18,11 @@ optax = pytest.importorskip("optax")
 import jax.numpy as jnp  # noqa: E402
 from optax import contrib  # noqa: E402
 
-STEPS = 100
-_rng = np.random.default_rng(0)
-X = _rng.normal(size=(STEPS, 16, 5)).astype("float32")
-Y = _rng.normal(size=(STEPS, 16, 1)).astype("float32")
-WEIGHTS = [(_rng.normal(size=(5, 8)) * 0.5).astype("float32"), np.zeros(8, "float32"),
-           (_rng.normal(size=(8, 1)) * 0.5).astype("float32"), np.zeros(1, "float32")]
-
-
-def _model():
-    model = keras.Sequential([keras.Input((5,)),
-                              keras.layers.Dense(8, activation="tanh", name="hidden"),
-                              keras.layers.Dense(1, name="out")])
-    model.set_weights(WEIGHTS)
-    return model
+from tests.optimizers.small_net import STEPS  # noqa: E402
+from tests.optimizers.small_net import WEIGHTS  # noqa: E402
+from tests.optimizers.small_net import X  # noqa: E402
+from tests.optimizers.small_net import Y  # noqa: E402
+from tests.optimizers.small_net import small_net as _model  # noqa: E402
 
 
 def _keras_run(optimizer, steps=STEPS):
