@@ -8,7 +8,8 @@ from keras_lr import _validation
 from keras_lr._core import keras_private
 from keras_lr.optimizers import _wrapper
 
-__all__ = ["GlobalStepOptimizer", "all_finite", "copy_initializer", "validate_growth_rate"]
+__all__ = ["EtaStepOptimizer", "GlobalStepOptimizer", "all_finite", "copy_initializer",
+           "validate_growth_rate"]
 
 def all_finite(grads):
     """A boolean tensor: no NaN or infinite value in any gradient."""
@@ -150,6 +151,37 @@ class GlobalStepOptimizer(keras.optimizers.Optimizer):
             self.prepare([g if scale is None else g / scale for g, _ in pairs],
                          [v for _, v in pairs])
         return super().apply(grads, trainable_variables)
+
+
+class EtaStepOptimizer(GlobalStepOptimizer):
+    """An SGD step `x -= eta * g` at one scalar `eta` that the pass
+    estimates from the distance to the initial point `x0` (DoG, DoWG).
+
+    A subclass's `build` adds its own scalars, then `add_eta_and_x0`; its
+    `prepare_step` ends with `finish_pass(eta, finite, step_grads)`.
+    """
+
+    def add_eta_and_x0(self, var_list):
+        self._eta = self.add_scalar("eta", 0.0)
+        self._x0 = [self.add_variable(tuple(v.shape), name="x0",
+                                      initializer=copy_initializer(v)) for v in var_list]
+
+    def finish_pass(self, eta, finite, step_grads):
+        """Keeps `eta` unless a gradient was not finite (then the step is
+        skipped), and the gradients the update steps take."""
+        self.assign(self._eta, ops.where(finite, eta, ops.convert_to_tensor(self._eta)))
+        object.__setattr__(self, "_keras_lr_step_grads", step_grads)
+        object.__setattr__(self, "_keras_lr_skip", ops.logical_not(finite))
+
+    def update_step(self, gradient, variable, learning_rate):
+        grad = ops.cast(self._keras_lr_step_grads[self.index(variable)], variable.dtype)
+        eta = ops.cast(self._eta, variable.dtype)
+        x = ops.convert_to_tensor(variable)
+        self.assign(variable, ops.where(self._keras_lr_skip, x, x - self.scaled(eta * grad)))
+
+    def effective_learning_rate(self, step=None):
+        """`eta`: the step size of the last step."""
+        return ops.convert_to_tensor(self._eta)
 
 
 def _multi_replica():

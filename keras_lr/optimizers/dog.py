@@ -4,15 +4,14 @@ import keras
 from keras import ops
 
 from keras_lr import _validation
-from keras_lr.optimizers._global_step import GlobalStepOptimizer
+from keras_lr.optimizers._global_step import EtaStepOptimizer
 from keras_lr.optimizers._global_step import all_finite
-from keras_lr.optimizers._global_step import copy_initializer
 
 __all__ = ["DoG"]
 
 
 @keras.saving.register_keras_serializable(package="keras_lr")
-class DoG(GlobalStepOptimizer):
+class DoG(EtaStepOptimizer):
     """DoG: SGD whose step size is the distance travelled over the gradients.
 
     The update of the reference implementation (`dog-optimizer` 1.0.3,
@@ -68,9 +67,7 @@ class DoG(GlobalStepOptimizer):
         super().build(var_list)
         self._rbar = self.add_scalar("rbar", 0.0)
         self._g_sum = self.add_scalar("G", 0.0)
-        self._eta = self.add_scalar("eta", 0.0)
-        self._x0 = [self.add_variable(tuple(v.shape), name="x0",
-                                      initializer=copy_initializer(v)) for v in var_list]
+        self.add_eta_and_x0(var_list)
 
     def prepare_step(self, grads, variables, learning_rate):
         """The pass over all variables: the distance, the gradient sum, eta."""
@@ -98,19 +95,7 @@ class DoG(GlobalStepOptimizer):
             eta = ops.where(first, self.initial_step_size, eta)
         self.assign(self._rbar, ops.where(finite, rbar, rbar_old))
         self.assign(self._g_sum, ops.where(finite, g_sum, g_old))
-        self.assign(self._eta, ops.where(finite, eta, ops.convert_to_tensor(self._eta)))
-        object.__setattr__(self, "_keras_lr_step_grads", step_grads)
-        object.__setattr__(self, "_keras_lr_skip", ops.logical_not(finite))
-
-    def update_step(self, gradient, variable, learning_rate):
-        grad = self._keras_lr_step_grads[self.index(variable)]
-        eta = ops.cast(self._eta, variable.dtype)
-        x = ops.convert_to_tensor(variable)
-        self.assign(variable, ops.where(self._keras_lr_skip, x, x - self.scaled(eta * grad)))
-
-    def effective_learning_rate(self, step=None):
-        """`eta`: the step size of the last step."""
-        return ops.convert_to_tensor(self._eta)
+        self.finish_pass(eta, finite, step_grads)
 
     def get_config(self):
         config = super().get_config()

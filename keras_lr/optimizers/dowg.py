@@ -5,15 +5,14 @@ import keras
 from keras import ops
 
 from keras_lr import _validation
-from keras_lr.optimizers._global_step import GlobalStepOptimizer
+from keras_lr.optimizers._global_step import EtaStepOptimizer
 from keras_lr.optimizers._global_step import all_finite
-from keras_lr.optimizers._global_step import copy_initializer
 
 __all__ = ["DoWG"]
 
 
 @keras.saving.register_keras_serializable(package="keras_lr")
-class DoWG(GlobalStepOptimizer):
+class DoWG(EtaStepOptimizer):
     """DoWG: SGD whose step size is the distance over weighted gradients.
 
     The update of `optax.contrib.dowg` (optax 0.2.8), step for step, all
@@ -75,9 +74,7 @@ class DoWG(GlobalStepOptimizer):
                  else self.initial_squared_distance)
         self._r2 = self.add_scalar("squared_distance", first)
         self._v = self.add_scalar("weighted_squared_gradients", 0.0)
-        self._eta = self.add_scalar("eta", 0.0)
-        self._x0 = [self.add_variable(tuple(v.shape), name="x0",
-                                      initializer=copy_initializer(v)) for v in var_list]
+        self.add_eta_and_x0(var_list)
 
     def prepare_step(self, grads, variables, learning_rate):
         """The pass over all variables: the distance, the weighted sum, eta."""
@@ -101,19 +98,7 @@ class DoWG(GlobalStepOptimizer):
         eta = ops.cast(learning_rate, "float32") * r2 / (ops.sqrt(v) + self.epsilon)
         self.assign(self._r2, ops.where(finite, r2, r2_old))
         self.assign(self._v, ops.where(finite, v, v_old))
-        self.assign(self._eta, ops.where(finite, eta, ops.convert_to_tensor(self._eta)))
-        object.__setattr__(self, "_keras_lr_step_grads", step_grads)
-        object.__setattr__(self, "_keras_lr_skip", ops.logical_not(finite))
-
-    def update_step(self, gradient, variable, learning_rate):
-        grad = ops.cast(self._keras_lr_step_grads[self.index(variable)], variable.dtype)
-        eta = ops.cast(self._eta, variable.dtype)
-        x = ops.convert_to_tensor(variable)
-        self.assign(variable, ops.where(self._keras_lr_skip, x, x - self.scaled(eta * grad)))
-
-    def effective_learning_rate(self, step=None):
-        """`eta`: the step size of the last step."""
-        return ops.convert_to_tensor(self._eta)
+        self.finish_pass(eta, finite, step_grads)
 
     def get_config(self):
         config = super().get_config()
