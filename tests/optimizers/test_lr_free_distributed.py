@@ -40,6 +40,9 @@ OPTIMIZERS = {
     "sf_adamw": lambda: ScheduleFreeAdamW(0.01, warmup_steps=4, weight_decay=0.01),
     "sf_sgd": lambda: ScheduleFreeSGD(0.1, warmup_steps=4),
     "multiplier": lambda: LRMultiplier(Prodigy(d0=1e-3), {"hidden": 0.5}),
+    "multiplier_schedule": lambda: LRMultiplier(Prodigy(d0=1e-3), {
+        "hidden": keras.optimizers.schedules.ExponentialDecay(1.0, 4, 0.5)}),
+    "prodigy_ema": lambda: Prodigy(d0=1e-3, use_ema=True, ema_overwrite_frequency=5),
 }
 
 
