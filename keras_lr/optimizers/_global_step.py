@@ -9,11 +9,23 @@ from keras_lr._core import keras_private
 from keras_lr.optimizers import _wrapper
 
 __all__ = ["EtaStepOptimizer", "GlobalStepOptimizer", "all_finite", "copy_initializer",
-           "validate_growth_rate"]
+           "dense", "validate_growth_rate"]
 
 def all_finite(grads):
     """A boolean tensor: no NaN or infinite value in any gradient."""
     return ops.all(ops.stack([ops.all(ops.isfinite(g)) for g in grads]))
+
+
+def dense(grads):
+    """`grads` with sparse gradients (TensorFlow's `IndexedSlices`, from an
+    `Embedding`) made dense: the references update every row each step
+    (moments decay, the estimate sums over all of them)."""
+    grads = list(grads)
+    if keras.backend.backend() != "tensorflow":
+        return grads  # dense already
+    import tensorflow as tf
+
+    return [tf.convert_to_tensor(g) if isinstance(g, tf.IndexedSlices) else g for g in grads]
 
 
 def copy_initializer(variable, transform=None):
@@ -45,7 +57,9 @@ class GlobalStepOptimizer(keras.optimizers.Optimizer):
     `apply` runs `prepare_step` on every (gradient, variable) pair, then
     Keras's own `apply`, whose per-variable `update_step` reads what the pass
     stored. Gradient clipping and accumulation are refused: the estimate
-    would see other gradients than the update.
+    would see other gradients than the update. Sparse gradients (an
+    `Embedding`'s, on TensorFlow) are made dense first, as the references
+    take them.
 
     Under a multi-replica `tf.distribute` strategy the gradients are first
     summed over the replicas (as Keras sums them for any optimizer), then the
@@ -112,6 +126,7 @@ class GlobalStepOptimizer(keras.optimizers.Optimizer):
         per-variable updates): directly, or under a multi-replica strategy
         (called in replica context) with the gradients summed over replicas,
         on each device."""
+        grads = dense(grads)
         if not _multi_replica():
             self.prepare(grads, variables)
             update(grads, variables)
@@ -128,7 +143,7 @@ class GlobalStepOptimizer(keras.optimizers.Optimizer):
         keras_private.update_on_each_device(self, on_device, grads)
 
     def apply(self, grads, trainable_variables=None):
-        grads = list(grads)
+        grads = dense(grads)
         if trainable_variables is not None:
             trainable_variables = list(trainable_variables)
             if not self.built:

@@ -198,3 +198,4 @@ def test_batchnorm_statistics_recomputed_at_x_under_the_strategy(fresh_session,
                                np.mean(np.mean((data @ model.get_weights()[0]
                                                 + model.get_weights()[1]).reshape(3, 32, 8),
                                                axis=1), axis=0), rtol=1e-4, atol=1e-5)
+
