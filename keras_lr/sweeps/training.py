@@ -65,7 +65,41 @@ def _check_linear(schedule):
     return one
 
 
+def _is_batched(data):
+    """Whether `data` gives batches itself (a `tf.data.Dataset`, a PyTorch
+    `DataLoader`, any re-iterable object) instead of being arrays."""
+    if data is None or isinstance(data, (list, tuple, dict, np.ndarray)):
+        return False
+    if keras.ops.is_tensor(data) or hasattr(data, "__array__"):
+        return False
+    return hasattr(data, "__iter__")
+
+
+def _check_batched(name, data):
+    if iter(data) is data:
+        raise ValueError(
+            f"Argument `{name}` must be arrays or a re-iterable source of batches "
+            "(a `tf.data.Dataset`, a PyTorch `DataLoader`): the sweep reads it once per "
+            f"epoch, and an iterator or generator is spent after one. Received: "
+            f"{name}={data!r}")
+
+
+def _dataset_batches(data):
+    """The `(x, y, sample_weight)` batches of a batched source, as NumPy."""
+    for element in data:
+        if not isinstance(element, (list, tuple)) or len(element) not in (2, 3):
+            raise ValueError(
+                "A batched source given to sweep must yield `(x, y)` or `(x, y, "
+                "sample_weight)` tuples. Received an element of type "
+                f"{type(element).__name__}")
+        element = keras.tree.map_structure(keras.ops.convert_to_numpy, tuple(element))
+        yield element[0], element[1], element[2] if len(element) == 3 else None
+
+
 def _batches(x, y, sample_weight, batch_size, shuffle, rng):
+    if _is_batched(x):
+        yield from _dataset_batches(x)
+        return
     n = len(x) if not isinstance(x, (list, tuple)) else len(x[0])
     order = rng.permutation(n) if shuffle else np.arange(n)
 
@@ -171,13 +205,18 @@ def sweep(model, x, y=None, *, learning_rates, epochs, batch_size=32, validation
     Args:
         model: A compiled Keras model (loss, metrics, optimizer), built or not.
         x: Input arrays (NumPy or backend tensors; a list/dict for several
-            inputs).
-        y: Target arrays.
+            inputs), or a dataset of `(x, y)` / `(x, y, sample_weight)`
+            batches read once per epoch in its own order (a
+            `tf.data.Dataset`, a PyTorch `DataLoader`, any re-iterable
+            object; then `y`, `sample_weight`, `batch_size` and `shuffle` do
+            not apply).
+        y: Target arrays (not with a dataset `x`).
         learning_rates: List of floats > 0, one copy each.
         epochs: Integer >= 1.
         batch_size: Integer >= 1. Defaults to `32`.
         validation_data: Optional `(x_val, y_val)` or `(x_val, y_val,
-            sample_weight)`, evaluated for every copy after each epoch.
+            sample_weight)`, or a dataset of such batches, evaluated for
+            every copy after each epoch.
         sample_weight: Optional array of per-sample weights.
         schedule: Optional function `lr -> LearningRateSchedule` (or float):
             each copy's schedule.
@@ -225,8 +264,25 @@ def sweep(model, x, y=None, *, learning_rates, epochs, batch_size=32, validation
         raise ValueError(
             "Argument `seeds` must have one seed per learning rate "
             f"({len(rates)}). Received: seeds={seeds!r}")
-    if y is None:
-        raise ValueError("Argument `y` is required: sweep trains on arrays `x`, `y`.")
+    if _is_batched(x):
+        _check_batched("x", x)
+        for name, value in (("y", y), ("sample_weight", sample_weight)):
+            if value is not None:
+                raise ValueError(
+                    f"Argument `{name}` must not be given when `x` is a dataset (it "
+                    f"yields the `(x, y[, sample_weight])` batches). Received: {name}="
+                    f"{type(value).__name__}")
+    elif y is None:
+        raise ValueError("Argument `y` is required: sweep trains on arrays `x`, `y`, or "
+                         "on a dataset `x` of `(x, y)` batches.")
+    if validation_data is not None and _is_batched(validation_data):
+        _check_batched("validation_data", validation_data)
+    elif validation_data is not None and (not isinstance(validation_data, (list, tuple))
+                                          or len(validation_data) not in (2, 3)):
+        raise ValueError(
+            "Argument `validation_data` must be `(x_val, y_val)`, `(x_val, y_val, "
+            "sample_weight)` or a dataset of such batches. Received: "
+            f"validation_data={validation_data!r}")
     config = keras_private.compile_arguments(model)
     if config is None:
         raise ValueError(
@@ -240,7 +296,9 @@ def sweep(model, x, y=None, *, learning_rates, epochs, batch_size=32, validation
             "function of the learning rate giving the schedule) to sweep it.")
     shape = _check_linear(schedule) if schedule is not None else 1.0
 
-    first = next(_batches(x, y, sample_weight, batch_size, False, None))
+    first = next(iter(_batches(x, y, sample_weight, batch_size, False, None)), None)
+    if first is None:
+        raise ValueError(f"Argument `x` gives no batch to train on. Received: x={x!r}")
     if not model.built or keras_private.compiled_metrics(model) is None or not getattr(
             model.optimizer, "built", False):
         keras_private.symbolic_build(model, first if sample_weight is not None else first[:2])
@@ -379,8 +437,11 @@ def _initial_weights(model, model_state, seeds, k):
 
 def _validate(runner, metrics, initial_metrics, validation_data, batch_size, histories,
               alive):
-    xv, yv = validation_data[0], validation_data[1]
-    wv = validation_data[2] if len(validation_data) > 2 else None
+    if _is_batched(validation_data):
+        xv, yv, wv = validation_data, None, None
+    else:
+        xv, yv = validation_data[0], validation_data[1]
+        wv = validation_data[2] if len(validation_data) > 2 else None
     num = len(histories)
     state = runner.fresh_metrics(initial_metrics)
     totals, count = np.zeros(num), 0

@@ -280,3 +280,81 @@ def test_short_horizon_grid(fresh_session, data):
     assert lr_acc in rates
     with pytest.raises(ValueError, match="Argument `num_steps` must be"):
         keras_lr.sweeps.short_horizon_grid(model, x, y, num_steps=0)
+
+
+class _Batches:
+    """A re-iterable source of `(x, y)` batches (as a `DataLoader` is)."""
+
+    def __init__(self, x, y, batch_size=32):
+        self.x, self.y, self.batch_size = x, y, batch_size
+
+    def __iter__(self):
+        for start in range(0, len(self.x), self.batch_size):
+            yield self.x[start:start + self.batch_size], self.y[start:start + self.batch_size]
+
+
+def _assert_same_result(ours, theirs):
+    assert ours.histories == theirs.histories
+    for k in range(len(theirs.learning_rates)):
+        for a, b in zip(ours.weights(k), theirs.weights(k)):
+            np.testing.assert_array_equal(a, b)
+
+
+def test_a_dataset_of_batches_equals_the_arrays(fresh_session, data):
+    (x, y), (xv, yv) = data
+    rates = [3e-3, 3e-2]
+    arrays = keras_lr.sweep(_mlp(), x, y, learning_rates=rates, epochs=EPOCHS, shuffle=False,
+                            validation_data=(xv, yv), verbose=0)
+    batches = keras_lr.sweep(_mlp(), _Batches(x, y), learning_rates=rates, epochs=EPOCHS,
+                             validation_data=_Batches(xv, yv), verbose=0)
+    _assert_same_result(batches, arrays)
+    with pytest.raises(ValueError, match="an iterator or generator is spent"):
+        keras_lr.sweep(_mlp(), iter(_Batches(x, y)), learning_rates=rates, epochs=1)
+    with pytest.raises(ValueError, match="Argument `y` must not be given"):
+        keras_lr.sweep(_mlp(), _Batches(x, y), y, learning_rates=rates, epochs=1)
+    with pytest.raises(ValueError, match="must yield `\\(x, y\\)`"):
+        keras_lr.sweep(_mlp(), _Single(x), learning_rates=rates, epochs=1)
+    with pytest.raises(ValueError, match="Argument `validation_data` must be"):
+        keras_lr.sweep(_mlp(), x, y, learning_rates=rates, epochs=1, validation_data=(xv,))
+    with pytest.raises(ValueError, match="gives no batch"):
+        keras_lr.sweep(_mlp(), _Batches(x[:0], y[:0]), learning_rates=rates, epochs=1)
+
+
+class _Single:
+    """Yields inputs alone, not `(x, y)` tuples."""
+
+    def __init__(self, x):
+        self.x = x
+
+    def __iter__(self):
+        yield self.x[:32]
+
+
+@pytest.mark.tensorflow_only
+def test_a_tf_data_dataset_equals_the_arrays(fresh_session, data):
+    import tensorflow as tf
+
+    (x, y), (xv, yv) = data
+    rates = [3e-3, 3e-2]
+    weights = np.linspace(0.5, 1.5, len(x)).astype("float32")
+    arrays = keras_lr.sweep(_mlp(), x, y, sample_weight=weights, learning_rates=rates,
+                            epochs=EPOCHS, shuffle=False, validation_data=(xv, yv), verbose=0)
+    dataset = tf.data.Dataset.from_tensor_slices((x, y, weights)).batch(32)
+    validation = tf.data.Dataset.from_tensor_slices((xv, yv)).batch(32)
+    result = keras_lr.sweep(_mlp(), dataset, learning_rates=rates, epochs=EPOCHS,
+                            validation_data=validation, verbose=0)
+    _assert_same_result(result, arrays)
+
+
+@pytest.mark.skipif(keras.backend.backend() != "torch", reason="a PyTorch DataLoader")
+def test_a_torch_data_loader_equals_the_arrays(fresh_session, data):
+    import torch
+
+    (x, y), _ = data
+    rates = [3e-3, 3e-2]
+    arrays = keras_lr.sweep(_mlp(), x, y, learning_rates=rates, epochs=EPOCHS, shuffle=False,
+                            verbose=0)
+    loader = torch.utils.data.DataLoader(
+        torch.utils.data.TensorDataset(torch.tensor(x), torch.tensor(y)), batch_size=32)
+    result = keras_lr.sweep(_mlp(), loader, learning_rates=rates, epochs=EPOCHS, verbose=0)
+    _assert_same_result(result, arrays)
