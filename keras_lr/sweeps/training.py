@@ -240,7 +240,8 @@ def sweep(model, x, y=None, *, learning_rates, epochs, batch_size=32, validation
 
     Raises:
         ValueError: for bad arguments (no learning rates, a rate <= 0, a
-            model not compiled), when the K copies would not fit in memory,
+            model not compiled, an iterator or generator as data, `y` with a
+            dataset), when the K copies would not fit in memory,
             or when a layer cannot be vectorized (it is named).
 
     Example:
