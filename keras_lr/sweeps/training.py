@@ -207,8 +207,8 @@ def sweep(model, x, y=None, *, learning_rates, epochs, batch_size=32, validation
         x: Input arrays (NumPy or backend tensors; a list/dict for several
             inputs), or a dataset of `(x, y)` / `(x, y, sample_weight)`
             batches read once per epoch in its own order (a
-            `tf.data.Dataset`, a PyTorch `DataLoader`, any re-iterable
-            object; then `y`, `sample_weight`, `batch_size` and `shuffle` do
+            `tf.data.Dataset`, a Keras `PyDataset`, a PyTorch `DataLoader`,
+            any re-iterable object; then `y`, `sample_weight`, `batch_size` and `shuffle` do
             not apply).
         y: Target arrays (not with a dataset `x`).
         learning_rates: List of floats > 0, one copy each.

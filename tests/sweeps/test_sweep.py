@@ -308,6 +308,17 @@ def test_a_dataset_of_batches_equals_the_arrays(fresh_session, data):
     batches = keras_lr.sweep(_mlp(), _Batches(x, y), learning_rates=rates, epochs=EPOCHS,
                              validation_data=_Batches(xv, yv), verbose=0)
     _assert_same_result(batches, arrays)
+
+    class Batches(keras.utils.PyDataset):  # Keras's own batch source
+        def __len__(self):
+            return -(-len(x) // 32)
+
+        def __getitem__(self, i):
+            return x[i * 32:(i + 1) * 32], y[i * 32:(i + 1) * 32]
+
+    py_dataset = keras_lr.sweep(_mlp(), Batches(), learning_rates=rates, epochs=EPOCHS,
+                                validation_data=(xv, yv), verbose=0)
+    _assert_same_result(py_dataset, arrays)
     with pytest.raises(ValueError, match="an iterator or generator is spent"):
         keras_lr.sweep(_mlp(), iter(_Batches(x, y)), learning_rates=rates, epochs=1)
     with pytest.raises(ValueError, match="Argument `y` must not be given"):
