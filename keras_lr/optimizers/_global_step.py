@@ -126,38 +126,32 @@ class GlobalStepOptimizer(keras.optimizers.Optimizer):
         per-variable updates): directly, or under a multi-replica strategy
         (called in replica context) with the gradients summed over replicas,
         on each device."""
-        grads = dense(grads)
-        if not _multi_replica():
+        def step(grads):
             self.prepare(grads, variables)
             update(grads, variables)
+
+        grads = dense(grads)
+        if not _multi_replica():
+            step(grads)
             return
         import tensorflow as tf
 
         grads = tf.distribute.get_replica_context().all_reduce(
-            tf.distribute.ReduceOp.SUM, list(grads))
-
-        def on_device(grads):
-            self.prepare(grads, variables)
-            update(grads, variables)
-
-        keras_private.update_on_each_device(self, on_device, grads)
+            tf.distribute.ReduceOp.SUM, grads)
+        keras_private.update_on_each_device(self, step, grads)
 
     def apply(self, grads, trainable_variables=None):
         grads = dense(grads)
+        if _multi_replica():
+            # Keras's update, with `run_step` summing the gradients first.
+            _wrapper.build_on_first_apply(self, trainable_variables)
+            if grads:
+                _wrapper.apply_to_base(self, [], grads, trainable_variables)
+            return None
         if trainable_variables is not None:
             trainable_variables = list(trainable_variables)
             if not self.built:
                 self.build(trainable_variables)
-        if _multi_replica():
-            # Keras's update, with `run_step` summing the gradients first.
-            if not self.built:
-                raise ValueError(
-                    "When passing `grads` without `variables`, the optimizer must "
-                    "already be built on a list of variables. Call "
-                    "`optimizer.build(trainable_variables)` first.")
-            if len(grads):
-                _wrapper.apply_to_base(self, [], grads, trainable_variables)
-            return None
         variables = (trainable_variables if trainable_variables is not None
                      else keras_private.trainable_variables(self))
         pairs = [(g, v) for g, v in zip(grads, variables) if g is not None]

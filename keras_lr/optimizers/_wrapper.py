@@ -32,7 +32,8 @@ from keras_lr import _validation
 from keras_lr._core import keras_private
 from keras_lr._core.learning_rate import innermost_optimizer as learning_rate_owner
 
-__all__ = ["OptimizerWrapper", "apply_to_base", "safe_name", "sum_over_replicas"]
+__all__ = ["OptimizerWrapper", "apply_to_base", "build_on_first_apply", "safe_name",
+           "sum_over_replicas"]
 
 
 class OptimizerWrapper(keras.optimizers.Optimizer):
@@ -133,20 +134,10 @@ class OptimizerWrapper(keras.optimizers.Optimizer):
     def _check_inner(self, base):
         """Called once at build, with the innermost optimizer built."""
 
-    def _build_on_first_apply(self, trainable_variables):
-        if self.built:
-            return
-        if trainable_variables is None:
-            raise ValueError(
-                "When passing `grads` without `variables`, the optimizer "
-                "must already be built on a list of variables. Call "
-                "`optimizer.build(trainable_variables)` first.")
-        self.build(list(trainable_variables))
-
     def apply(self, grads, trainable_variables=None):
         """Updates the variables: Keras's `apply`, run for the innermost
         optimizer with each variable's learning rate as the chain sets it."""
-        self._build_on_first_apply(trainable_variables)
+        build_on_first_apply(self, trainable_variables)
         base = learning_rate_owner(self)
         chain = self._chain()
         for wrapper in chain:
@@ -202,6 +193,19 @@ class OptimizerWrapper(keras.optimizers.Optimizer):
     def _deserialize_inner(config, custom_objects=None):
         return keras.saving.deserialize_keras_object(
             config, custom_objects=custom_objects)
+
+
+def build_on_first_apply(optimizer, trainable_variables):
+    """Builds `optimizer` on `trainable_variables` at its first `apply`, or
+    says, as Keras does, that it needs them."""
+    if optimizer.built:
+        return
+    if trainable_variables is None:
+        raise ValueError(
+            "When passing `grads` without `variables`, the optimizer "
+            "must already be built on a list of variables. Call "
+            "`optimizer.build(trainable_variables)` first.")
+    optimizer.build(list(trainable_variables))
 
 
 def apply_to_base(base, chain, grads, trainable_variables=None):

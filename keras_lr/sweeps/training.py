@@ -276,14 +276,15 @@ def sweep(model, x, y=None, *, learning_rates, epochs, batch_size=32, validation
     elif y is None:
         raise ValueError("Argument `y` is required: sweep trains on arrays `x`, `y`, or "
                          "on a dataset `x` of `(x, y)` batches.")
-    if validation_data is not None and _is_batched(validation_data):
-        _check_batched("validation_data", validation_data)
-    elif validation_data is not None and (not isinstance(validation_data, (list, tuple))
-                                          or len(validation_data) not in (2, 3)):
-        raise ValueError(
-            "Argument `validation_data` must be `(x_val, y_val)`, `(x_val, y_val, "
-            "sample_weight)` or a dataset of such batches. Received: "
-            f"validation_data={validation_data!r}")
+    if validation_data is not None:
+        if _is_batched(validation_data):
+            _check_batched("validation_data", validation_data)
+        elif (not isinstance(validation_data, (list, tuple))
+              or len(validation_data) not in (2, 3)):
+            raise ValueError(
+                "Argument `validation_data` must be `(x_val, y_val)`, `(x_val, y_val, "
+                "sample_weight)` or a dataset of such batches. Received: "
+                f"validation_data={validation_data!r}")
     config = keras_private.compile_arguments(model)
     if config is None:
         raise ValueError(
@@ -297,7 +298,7 @@ def sweep(model, x, y=None, *, learning_rates, epochs, batch_size=32, validation
             "function of the learning rate giving the schedule) to sweep it.")
     shape = _check_linear(schedule) if schedule is not None else 1.0
 
-    first = next(iter(_batches(x, y, sample_weight, batch_size, False, None)), None)
+    first = next(_batches(x, y, sample_weight, batch_size, False, None), None)
     if first is None:
         raise ValueError(f"Argument `x` gives no batch to train on. Received: x={x!r}")
     if not model.built or keras_private.compiled_metrics(model) is None or not getattr(

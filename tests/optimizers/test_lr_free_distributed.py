@@ -53,12 +53,11 @@ def _estimate(optimizer):
     return float(np.asarray(optimizer._weight_sum))  # Schedule-Free  # noqa: SLF001
 
 
-def _trained(strategy, make, sample_weight=None):
+def _trained(strategy, make):
     with strategy.scope():
         model = small_net()
         model.compile(make(), "mse")
-    model.fit(X, Y, sample_weight=sample_weight, batch_size=BATCH, epochs=1, shuffle=False,
-              verbose=0)
+    model.fit(X, Y, batch_size=BATCH, epochs=1, shuffle=False, verbose=0)
     return _estimate(model.optimizer), model.get_weights(), model
 
 
