@@ -45,6 +45,7 @@ __all__ = [
     "model_building",
     "overwrite_variables_with_gradients",
     "print_msg",
+    "schedule_step",
     "set_learning_rate_slot",
     "symbolic_build",
     "trainable_variables",
@@ -67,6 +68,15 @@ def set_learning_rate_slot(optimizer, value):
     """Puts `value` in the slot without Keras's attribute tracking (the
     object is either tracked already or is not a variable)."""
     object.__setattr__(optimizer, "_learning_rate", value)
+
+
+def schedule_step(optimizer):
+    """The step Keras calls the optimizer's learning-rate schedule with
+    (`BaseOptimizer._get_current_learning_rate` passes `_iterations`): the
+    count of `apply` calls, which under `gradient_accumulation_steps=k`
+    counts micro-batches, while the public `iterations` counts updates
+    (`_iterations // k`)."""
+    return optimizer._iterations
 
 
 def untrack_variable(optimizer, variable):

@@ -194,14 +194,28 @@ class LearningRate:
         return float(np.asarray(ops.convert_to_numpy(value)))
 
     def step(self, model=None):
-        """The optimizer's `iterations` now (synced first on JAX)."""
+        """The optimizer's `iterations` now (synced first on JAX): the
+        number of updates so far."""
         if model is not None:
             keras_private.jax_state_sync(model)
         return int(ops.convert_to_numpy(self.owner.iterations))
 
+    @property
+    def accumulation_steps(self):
+        """Micro-batches per update (`gradient_accumulation_steps`, or 1)."""
+        return int(getattr(self.owner, "gradient_accumulation_steps", None) or 1)
+
+    def schedule_step(self, model=None):
+        """The step the schedule is evaluated at next: Keras calls it with its
+        count of `apply` calls, which is `iterations` without gradient
+        accumulation and the count of micro-batches with it."""
+        if model is not None:
+            keras_private.jax_state_sync(model)
+        return int(ops.convert_to_numpy(keras_private.schedule_step(self.owner)))
+
     def current(self, model=None):
         """The rate the next step will use."""
-        return self.value_at(self.step(model))
+        return self.value_at(self.schedule_step(model))
 
     def controls_itself(self):
         """True when a wrapper in the chain learns the rate (Hypergradient):
@@ -229,7 +243,9 @@ class LearningRate:
         schedule = self.slot
         if getattr(schedule, "_keras_lr_warned_end", False):
             return
-        last = self.step(model) + (int(epochs) - int(epoch)) * int(steps_per_epoch) - 1
+        # `steps_per_epoch` counts batches, as the schedule's step does.
+        last = (self.schedule_step(model) + (int(epochs) - int(epoch)) * int(steps_per_epoch)
+                - 1)
         if last > end:
             object.__setattr__(schedule, "_keras_lr_warned_end", True)
             warnings.warn(

@@ -21,7 +21,8 @@ from keras_lr._core import keras_private
 from keras_lr._core.learning_rate import LearningRate
 from keras_lr._core.learning_rate import strategy_scope
 
-__all__ = ["MODEL_ATTRIBUTES", "TrainingState", "build_optimizer", "sync_jax_state"]
+__all__ = ["MODEL_ATTRIBUTES", "TrainingState", "build_optimizer", "non_finite_weights",
+           "sync_jax_state"]
 
 # The attributes of a model that `fit` replaces or sets.
 MODEL_ATTRIBUTES = (
@@ -43,6 +44,25 @@ def build_optimizer(model):
         return
     with strategy_scope(model):
         optimizer.build(model.trainable_variables)
+
+
+def non_finite_weights(model):
+    """The paths of the model's floating-point weights (trainable or not:
+    BatchNormalization statistics too) that hold a NaN or an infinity.
+
+    A finite loss does not mean finite weights: oneDNN's ReLU maps NaN and
+    inf inputs to 0 on some CPUs, so one bad row can turn a layer's kernel
+    NaN while the model keeps predicting a constant at a finite loss. One
+    reduction per variable on the device and one read of the results.
+    """
+    sync_jax_state(model)
+    weights = [w for w in _unique(model.weights)
+               if "float" in str(getattr(w, "dtype", ""))]
+    if not weights:
+        return []
+    flags = ops.convert_to_numpy(ops.stack(
+        [ops.all(ops.isfinite(ops.convert_to_tensor(w))) for w in weights]))
+    return [w.path for w, ok in zip(weights, np.asarray(flags)) if not ok]
 
 
 def _unique(variables):

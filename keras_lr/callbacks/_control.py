@@ -94,6 +94,10 @@ class LRController(keras.callbacks.Callback):
         self._epoch = 0
 
     # ---- state ----
+    # Whether the callback scales the learning rate (a schedule then gets a
+    # `ControlledSchedule` when the callback is given the model).
+    changes_learning_rate = True
+
     def _defaults(self):
         """Dict of state name -> initial value; subclasses extend it."""
         return {"batches": 0.0}
@@ -122,6 +126,14 @@ class LRController(keras.callbacks.Callback):
             self, base, lambda c: isinstance(c, LRController) and c._state_name() == base)
         owner = LearningRate(model.optimizer).owner
         self.state = StateRegistry.of(owner).claim(self, name, self._defaults())
+        if self.changes_learning_rate:
+            # A schedule gets its `ControlledSchedule` now, before
+            # `BackupAndRestore` (or a `.keras` load) fills in the saved
+            # state: created at the first change instead, a resumed run
+            # would have nothing to load the scale of its reductions into.
+            for _, learning_rate in self._learning_rates():
+                if not learning_rate.is_variable():
+                    learning_rate.controlled(model)
 
     def on_train_begin(self, logs=None):
         callback_order.require_before_savers(self)
@@ -196,8 +208,10 @@ class LRController(keras.callbacks.Callback):
         if not getattr(self, "_end_checked", True):
             self._end_checked = True
             for _, learning_rate in self._learning_rates():
+                # A custom training loop's `CallbackList` sets no `params`.
+                params = self.params or {}
                 learning_rate.warn_if_past_end(
-                    self.model, self.params.get("epochs"), self.params.get("steps"), epoch)
+                    self.model, params.get("epochs"), params.get("steps"), epoch)
         if self.frequency != "epoch":
             self._reader.start_epoch()  # the loss tracker restarts each epoch
             self._last_batch = -1

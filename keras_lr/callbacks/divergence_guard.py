@@ -6,6 +6,7 @@ import numpy as np
 from keras_lr import _validation
 from keras_lr._core.batch_loss import DivergenceRule
 from keras_lr._core.snapshot import TrainingState
+from keras_lr._core.snapshot import non_finite_weights
 from keras_lr.callbacks._control import LRController
 
 __all__ = ["DivergenceGuard"]
@@ -18,7 +19,9 @@ class DivergenceGuard(LRController):
     Watches the mean training loss of every `frequency` batches (read from
     the loss tracker, so it is the loss of those batches, not the epoch's
     running mean), and of the batches left at the end of each epoch.
-    Training has diverged when that loss is NaN or infinite, or when its
+    Training has diverged when that loss is NaN or infinite, when any of
+    the model's weights is (a bad input row can make a layer's weights NaN
+    while the loss stays finite: oneDNN's ReLU maps NaN to 0), or when the loss's
     bias-corrected moving average (beta `smoothing`) rises more than
     `threshold - 1` times the size of its best value above the best:
     `smoothed > best + (threshold - 1) * max(|best|, 0.01 * |first|)`, which
@@ -117,6 +120,12 @@ class DivergenceGuard(LRController):
         super().on_epoch_end(epoch, logs)
 
     def check(self, value):
+        bad = non_finite_weights(self.model) if np.isfinite(value) else []
+        if bad:
+            more = f" and {len(bad) - 1} more" if len(bad) > 1 else ""
+            return self._recover(
+                f"the loss is finite ({value:.4g}) but the weights are not: NaN or inf "
+                f"in {bad[0]}{more} (often a NaN or inf row in the data: check it)")
         diverged, smoothed = self._rule.update(value)
         if diverged:
             if not np.isfinite(value):

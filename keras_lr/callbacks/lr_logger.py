@@ -100,8 +100,9 @@ class LearningRateLogger(keras.callbacks.Callback):
         self._last_batch = -1
         if not self._end_checked:
             self._end_checked = True
+            params = self.params or {}  # a custom loop's CallbackList sets none
             learning_rate.warn_if_past_end(
-                self.model, self.params.get("epochs"), self.params.get("steps"), epoch)
+                self.model, params.get("epochs"), params.get("steps"), epoch)
 
     def _values(self, step):
         optimizer = self.model.optimizer

@@ -11,6 +11,7 @@ from keras_lr._core.batch_loss import DivergenceRule
 from keras_lr._core.batch_loss import RecentLoss
 from keras_lr._core.learning_rate import LearningRate
 from keras_lr._core.snapshot import TrainingState
+from keras_lr._core.snapshot import non_finite_weights
 from keras_lr._core.snapshot import sync_jax_state
 from keras_lr.finder import sweep as _sweep
 from keras_lr.finder.result import LRFinderResult
@@ -40,7 +41,15 @@ class LRFinder(keras.callbacks.Callback):
     With `steps_per_execution=k`, Keras calls batch hooks once per `k`
     steps: each point is then the mean loss of those `k` batches, at the
     geometric mean of their learning rates (`find_lr` runs its sweep with
-    `steps_per_execution=1` and restores your setting).
+    `steps_per_execution=1` and restores your setting). With an optimizer's
+    `gradient_accumulation_steps=k`, the weights move once per `k`
+    batches: the sweep's rate moves with them, and each point is one update
+    (the mean loss of its `k` micro-batches), so `num_steps` counts updates
+    and the sweep reads `k * num_steps` batches.
+
+    The sweep also stops when the weights hold a NaN or an infinity while
+    the loss is finite (`stop_reason="nan_weights"`: a bad row in the data,
+    on CPUs whose ReLU maps NaN to 0).
 
     Args:
         start_lr: Float > 0. First learning rate of the sweep. Defaults to
@@ -86,7 +95,7 @@ class LRFinder(keras.callbacks.Callback):
         (self.start_lr, self.end_lr, self.num_steps, self.mode, self.smoothing,
          self.diverge_threshold) = _sweep.validate_finder_args(
             start_lr, end_lr, num_steps, mode, smoothing, diverge_threshold)
-        self.validation_data = validation_data
+        self.validation_data = _sweep.validate_validation_data(validation_data)
         self.restore = _validation.require_bool("restore", restore)
         self.verbose = int(_validation.require_one_of("verbose", verbose, (0, 1, True, False)))
         if title is not None and not isinstance(title, str):
@@ -111,6 +120,9 @@ class LRFinder(keras.callbacks.Callback):
         self._metrics = TrainingState.capture(
             model, variables=getattr(model, "metrics_variables", []))
         self._steps = 0
+        self._micro = 0
+        self._window = []
+        self._accumulation = 1
         self._begin = 0
         self._lrs, self._losses, self._val_losses = [], [], []
         self._rule = DivergenceRule(self.diverge_threshold, self.smoothing)
@@ -130,9 +142,10 @@ class LRFinder(keras.callbacks.Callback):
         self._state = TrainingState.capture(model)
         self._state.replace_values(self._metrics)
         learning_rate = LearningRate(model.optimizer)
-        first_step = learning_rate.step(model)
+        self._accumulation = learning_rate.accumulation_steps
         self._sweep = _sweep.LRSweep(self.start_lr, self.end_lr, self.num_steps,
-                                     self.mode, first_step=first_step)
+                                     self.mode, first_step=learning_rate.schedule_step(model),
+                                     accumulation_steps=self._accumulation)
         learning_rate.replace(self._sweep)
         # The cached train function was traced with the user's learning rate.
         model.make_train_function(force=True)
@@ -148,20 +161,36 @@ class LRFinder(keras.callbacks.Callback):
     def on_train_batch_end(self, batch, logs=None):
         loss, count = self._reader.read(self.model, batch, logs)
         count = max(1, count)
-        local = np.arange(self._steps, self._steps + count)
-        self._steps += count
+        # Under gradient accumulation a batch hook sees micro-batches: one
+        # point per update, the mean loss of its micro-batches (the weights
+        # move once per window, and the sweep's rate with them).
+        self._window.append((loss, count))
+        self._micro += count
+        updates = self._micro // self._accumulation
+        if updates == self._steps and math.isfinite(loss):
+            return
+        weights = np.array([c for _, c in self._window], dtype="float64")
+        loss = float(np.dot([v for v, _ in self._window], weights) / weights.sum())
+        self._window = []
+        local = np.arange(self._steps, max(updates, self._steps + 1))
+        self._steps = max(updates, self._steps + 1)
         lr = float(np.exp(np.mean(np.log(self._sweep.values(local)))))
         self._lrs.append(lr)
         self._losses.append(loss)
+        bad_weights = non_finite_weights(self.model) if math.isfinite(loss) else []
         if self.validation_data is not None:
             self._val_losses.append(
-                self._validation_loss() if math.isfinite(loss) else np.nan)
+                self._validation_loss() if math.isfinite(loss) and not bad_weights
+                else np.nan)
         diverged, smoothed = self._rule.update(loss)
         if self._progbar is not None:
             self._progbar.update(min(self._steps, self.num_steps), values=[
                 ("lr", lr), ("smoothed_loss", smoothed)])
         if not math.isfinite(loss):
             self._stop("nan")
+        elif bad_weights:
+            self._losses[-1] = np.nan  # the weights behind this loss are not usable
+            self._stop("nan_weights")
         elif diverged and len(self._losses) > 1:
             self._stop("diverged")
         elif self._steps >= self.num_steps:
@@ -171,7 +200,11 @@ class LRFinder(keras.callbacks.Callback):
         sync_jax_state(self.model)
         data = self.validation_data
         if isinstance(data, (tuple, list)):
-            values = self.model.evaluate(*data[:3], verbose=0, return_dict=True)
+            # (x, y) or (x, y, sample_weight): evaluate's third argument is the
+            # batch size.
+            values = self.model.evaluate(
+                data[0], data[1], sample_weight=data[2] if len(data) > 2 else None,
+                verbose=0, return_dict=True)
         else:
             values = self.model.evaluate(data, verbose=0, return_dict=True)
         return float(values["loss"])

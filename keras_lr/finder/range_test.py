@@ -9,11 +9,13 @@ import numpy as np
 
 from keras_lr import _validation
 from keras_lr._core import keras_private
+from keras_lr._core.learning_rate import LearningRate
 from keras_lr._core.learning_rate import strategy_scope
 from keras_lr._core.snapshot import MODEL_ATTRIBUTES
 from keras_lr.finder.callback import LRFinder
 from keras_lr.finder.result import LRFinderResult
 from keras_lr.finder.sweep import validate_finder_args
+from keras_lr.finder.sweep import validate_validation_data
 
 __all__ = ["find_lr"]
 
@@ -213,7 +215,8 @@ def find_lr(model, x=None, y=None, *, batch_size=None, start_lr=1e-7, end_lr=10.
         sample: Optional integer count (rows, or batches of a dataset) or
             fraction in (0, 1]: sweep on a random subset, which keeps the
             test cheap on big data.
-        validation_data: Optional `(x_val, y_val)` or dataset, evaluated
+        validation_data: Optional `(x_val, y_val)`, `(x_val, y_val,
+            sample_weight)` or dataset, evaluated
             after each step; the suggestions then use it. Costly: keep it
             small.
         restore: Bool. Put the model back afterwards. Defaults to `True`.
@@ -226,7 +229,9 @@ def find_lr(model, x=None, y=None, *, batch_size=None, start_lr=1e-7, end_lr=10.
             a decade of the best constant LR on every benchmark task (see the
             docs). A generator, which can be read once, is replayed from the
             batches the first sweep drew.
-        seed: Optional integer seed of the data order.
+        seed: Optional integer >= 0, the seed of the data order. Defaults to
+            `None`: drawn from NumPy's global generator, so that
+            `keras.utils.set_random_seed` makes the whole test repeatable.
         verbose: `"auto"`, 0 or 1. With 1, a progress bar per sweep (step,
             learning rate, smoothed loss) and one closing line: the
             suggestion (a constant LR), its spread over the repeats, and the
@@ -261,6 +266,7 @@ def find_lr(model, x=None, y=None, *, batch_size=None, start_lr=1e-7, end_lr=10.
     if getattr(model, "optimizer", None) is None or not getattr(model, "compiled", True):
         raise ValueError("find_lr needs a compiled model: call `model.compile()` first.")
     validate_finder_args(start_lr, end_lr, num_steps, mode, smoothing, diverge_threshold)
+    validate_validation_data(validation_data)
     repeats = _validation.require_int("repeats", repeats, minimum=1)
     if batch_size is not None:
         _validation.require_int("batch_size", batch_size, minimum=1)
@@ -268,6 +274,12 @@ def find_lr(model, x=None, y=None, *, batch_size=None, start_lr=1e-7, end_lr=10.
     _validation.require_one_of("verbose", verbose, ("auto", 0, 1, True, False))
     verbose = 1 if verbose == "auto" else int(verbose)
     _check_targets(model, x, y)
+    if seed is None:
+        # NumPy's global generator: `keras.utils.set_random_seed` seeds it, so a
+        # seeded program gets the same data order, and the same answer, each run.
+        seed = int(np.random.randint(0, 2**31 - 1))
+    else:
+        seed = _validation.require_int("seed", seed, minimum=0)
     rng = np.random.default_rng(seed)
     generator_cache = []
     if not model.built:
@@ -278,9 +290,11 @@ def find_lr(model, x=None, y=None, *, batch_size=None, start_lr=1e-7, end_lr=10.
     results, finder = [], None
     try:
         model.steps_per_execution = 1
+        # Under gradient accumulation each sweep step (an update) reads k batches.
+        batches = num_steps * LearningRate(model.optimizer).accumulation_steps
         for run in range(repeats):
-            xs, ys, fit_kwargs = _run_data(x, y, batch_size, num_steps, sample, rng,
-                                              generator_cache)
+            xs, ys, fit_kwargs = _run_data(x, y, batch_size, batches, sample, rng,
+                                           generator_cache)
             last = run == repeats - 1
             title = f"LR finder sweep {run + 1}/{repeats}" if repeats > 1 else "LR finder"
             finder = LRFinder(start_lr, end_lr, num_steps, mode, smoothing,

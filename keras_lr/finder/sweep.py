@@ -8,7 +8,8 @@ from keras import ops
 
 from keras_lr import _validation
 
-__all__ = ["LRSweep", "sweep_values", "validate_finder_args", "validate_sweep"]
+__all__ = ["LRSweep", "sweep_values", "validate_finder_args", "validate_sweep",
+           "validate_validation_data"]
 
 SWEEP_MODES = ("exponential", "linear")
 DEFAULT_NUM_STEPS = 300
@@ -48,6 +49,29 @@ def validate_finder_args(start_lr, end_lr, num_steps, mode, smoothing,
     return start_lr, end_lr, num_steps, mode, smoothing, diverge_threshold
 
 
+def validate_validation_data(data):
+    """`None`, `(x, y)`, `(x, y, sample_weight)` or a dataset of batches."""
+    if data is None:
+        return None
+    if isinstance(data, (tuple, list)):
+        if len(data) not in (2, 3):
+            raise ValueError(
+                "Argument `validation_data` must be `(x_val, y_val)`, `(x_val, y_val, "
+                f"sample_weight)` or a dataset. Received a {type(data).__name__} of "
+                f"{len(data)} items")
+        return data
+    if hasattr(data, "__array__") or isinstance(data, (dict, str, bytes, int, float)):
+        raise ValueError(
+            "Argument `validation_data` must be `(x_val, y_val)`, `(x_val, y_val, "
+            f"sample_weight)` or a dataset. Received: validation_data of type "
+            f"{type(data).__name__}")
+    if not hasattr(data, "__iter__") and not hasattr(data, "__getitem__"):
+        raise ValueError(
+            "Argument `validation_data` must be `(x_val, y_val)`, `(x_val, y_val, "
+            f"sample_weight)` or a dataset. Received: validation_data={data!r}")
+    return data
+
+
 @keras.saving.register_keras_serializable(package="keras_lr")
 class LRSweep(keras.optimizers.schedules.LearningRateSchedule):
     """The range test's learning rate: `start_lr` to `end_lr` in `num_steps`.
@@ -59,13 +83,21 @@ class LRSweep(keras.optimizers.schedules.LearningRateSchedule):
     the sweep runs inside the compiled step (also with `steps_per_execution >
     1` and on JAX), then restores the original.
 
+    With `accumulation_steps=k` (an optimizer with
+    `gradient_accumulation_steps=k`, which Keras calls with its count of
+    micro-batches) the rate moves once per real update:
+    `t = floor((step - first_step) / k) / (num_steps - 1)`.
+
     Args:
         start_lr: Float > 0. Learning rate of the first sweep step.
         end_lr: Float > `start_lr`. Learning rate of the last sweep step.
-        num_steps: Integer >= 2. Steps of the sweep.
+        num_steps: Integer >= 2. Steps (optimizer updates) of the sweep.
         mode: `"exponential"` or `"linear"`. Defaults to `"exponential"`.
-        first_step: Integer >= 0. Value of `optimizer.iterations` at the first
-            sweep step. Defaults to `0`.
+        first_step: Integer >= 0. The step the schedule is called with at the
+            first sweep step (`optimizer.iterations`; under gradient
+            accumulation Keras's count of micro-batches). Defaults to `0`.
+        accumulation_steps: Integer >= 1. Micro-batches per update. Defaults
+            to `1`.
         name: String. Defaults to `"LRSweep"`.
 
     Returns:
@@ -85,16 +117,20 @@ class LRSweep(keras.optimizers.schedules.LearningRateSchedule):
     """
 
     def __init__(self, start_lr, end_lr, num_steps, mode="exponential",
-                 first_step=0, name="LRSweep"):
+                 first_step=0, accumulation_steps=1, name="LRSweep"):
         super().__init__()
         (self.start_lr, self.end_lr, self.num_steps, self.mode) = validate_sweep(
             start_lr, end_lr, num_steps, mode
         )
         self.first_step = _validation.require_int("first_step", first_step, minimum=0)
+        self.accumulation_steps = _validation.require_int(
+            "accumulation_steps", accumulation_steps, minimum=1)
         self.name = name
 
     def __call__(self, step):
         local = ops.cast(step, "float32") - float(self.first_step)
+        if self.accumulation_steps > 1:
+            local = ops.floor(local / float(self.accumulation_steps))
         t = ops.clip(local / float(self.num_steps - 1), 0.0, 1.0)
         if self.mode == "exponential":
             return self.start_lr * ops.exp(t * math.log(self.end_lr / self.start_lr))
@@ -112,5 +148,6 @@ class LRSweep(keras.optimizers.schedules.LearningRateSchedule):
             "num_steps": self.num_steps,
             "mode": self.mode,
             "first_step": self.first_step,
+            "accumulation_steps": self.accumulation_steps,
             "name": self.name,
         }

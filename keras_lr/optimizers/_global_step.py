@@ -32,12 +32,28 @@ def copy_initializer(variable, transform=None):
     """An initializer giving a copy of `variable`'s value (through
     `transform`, e.g. a slice): the reference optimizers' `x0`, `z`, `x`."""
     def initializer(shape, dtype=None):
-        value = ops.convert_to_tensor(variable)
-        if transform is not None:
-            value = transform(value)
-        # A copy: on JAX, sharing the variable's buffer breaks donation.
-        return ops.copy(ops.cast(value, dtype or "float32"))
+        with _outside_any_graph():
+            value = ops.convert_to_tensor(variable)
+            if transform is not None:
+                value = transform(value)
+            # A copy: on JAX, sharing the variable's buffer breaks donation.
+            return ops.copy(ops.cast(value, dtype or "float32"))
     return initializer
+
+
+def _outside_any_graph():
+    """On TensorFlow, `tf.init_scope()`: Keras builds the optimizer inside the
+    first traced train step, where an initial value read from another
+    variable would be a graph tensor that XLA (`jit_compile=True`) cannot
+    lift out of the step; read eagerly, it is the variable's value at build
+    time, as on the other backends."""
+    if keras.backend.backend() != "tensorflow":
+        import contextlib
+
+        return contextlib.nullcontext()
+    import tensorflow as tf
+
+    return tf.init_scope()
 
 
 def validate_growth_rate(growth_rate):

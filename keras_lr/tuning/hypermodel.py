@@ -5,6 +5,7 @@ import math
 import keras
 
 from keras_lr import _validation
+from keras_lr._core.data import steps_per_epoch_of
 from keras_lr._core.learning_rate import strategy_scope
 from keras_lr.schedules import OneCycle
 from keras_lr.tuning._kt import kt
@@ -82,45 +83,32 @@ def _optimizer_factory(optimizer):
         f"optimizer class or a callable. Received: optimizer={optimizer!r}")
 
 
-def _first_array(x):
-    flat = keras.tree.flatten(x)
-    return flat[0] if flat else None
-
-
 def steps_per_epoch(fit_args, fit_kwargs):
     """How many steps one epoch of `model.fit(*fit_args, **fit_kwargs)` runs.
+
+    The count `fit` itself makes (`keras_lr.workflows.steps_per_epoch_of`:
+    Keras's validation split and data adapter), so a trial's schedule ends
+    with its last step.
 
     Raises:
         ValueError: when it cannot be known (a dataset of unknown length
             without `steps_per_epoch`).
     """
-    if fit_kwargs.get("steps_per_epoch"):
-        return int(fit_kwargs["steps_per_epoch"])
-    x = fit_args[0] if fit_args else fit_kwargs.get("x")
-    if x is None:
+    names = ("x", "y", "batch_size")
+    given = dict(zip(names, fit_args))
+    given.update({k: v for k, v in fit_kwargs.items() if k in names})
+    if given.get("x") is None and not fit_kwargs.get("steps_per_epoch"):
         raise ValueError("`fit` received no training data (`x`).")
-    if hasattr(x, "cardinality"):  # tf.data.Dataset
-        steps = int(x.cardinality())
-        if steps <= 0:
-            raise ValueError(
-                "The dataset's length is unknown or infinite, so a schedule "
-                "cannot be sized: pass `steps_per_epoch` to `search`.")
-        return steps
-    if isinstance(x, keras.utils.PyDataset):
-        return len(x)
-    array = _first_array(x)
-    if not hasattr(array, "shape"):
+    try:
+        return steps_per_epoch_of(
+            given.get("x"), given.get("y"), batch_size=given.get("batch_size"),
+            steps_per_epoch=fit_kwargs.get("steps_per_epoch"),
+            validation_split=fit_kwargs.get("validation_split") or 0.0,
+            sample_weight=fit_kwargs.get("sample_weight"))
+    except ValueError as e:
         raise ValueError(
-            f"Cannot size a schedule for training data of type "
-            f"{type(x).__name__}: pass `steps_per_epoch` to `search`.")
-    samples = int(array.shape[0])
-    split = fit_kwargs.get("validation_split") or 0.0
-    if split:
-        samples = int(math.ceil(samples * (1.0 - split)))
-    batch_size = fit_kwargs.get("batch_size")
-    if batch_size is None and len(fit_args) > 2:
-        batch_size = fit_args[2]
-    return int(math.ceil(samples / (batch_size or 32)))
+            f"A schedule cannot be sized for this search: {e} Pass `steps_per_epoch` "
+            "to `search`.") from None
 
 
 class LRHyperModel(kt.HyperModel):

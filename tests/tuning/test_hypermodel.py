@@ -64,6 +64,9 @@ class StepCounter(keras.callbacks.Callback):
     ((np.zeros((100, 3)),), {"batch_size": 10, "validation_split": 0.25}, 8),
     ((), {"x": {"a": np.zeros((70, 3))}, "batch_size": 7}, 10),
     ((np.zeros((100, 3)),), {"steps_per_epoch": 6}, 6),
+    # Keras keeps floor(1001 * 0.8) = 800 rows for training: 25 batches of 32
+    # (the tuner once counted ceil(800.8) = 801 rows, 26 batches).
+    ((np.zeros((1001, 3)), np.zeros(1001)), {"validation_split": 0.2, "batch_size": 32}, 25),
 ])
 def test_steps_per_epoch_matches_what_fit_runs(fit_args, fit_kwargs, expected):
     assert steps_per_epoch(fit_args, fit_kwargs) == expected
