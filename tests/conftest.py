@@ -37,6 +37,11 @@ def pytest_configure(config):
     config.addinivalue_line(
         "markers", "needs_steps_per_execution: uses steps_per_execution > 1, which "
         "Keras's PyTorch backend refuses")
+    config.addinivalue_line(
+        "markers", "contracts: the contract suite's cases that CI runs (tests/contracts)")
+    config.addinivalue_line(
+        "markers", "contracts_full: the rest of the contract product; `pytest -m "
+        "contracts_full tests/contracts` runs it")
     if os.environ.get("KERAS_LR_WITHOUT_TENSORFLOW") and not any(
             type(finder).__name__ == "_NoTensorFlow" for finder in sys.meta_path):
         raise pytest.UsageError(
@@ -133,11 +138,9 @@ def mirrored_strategy():
     strategies in one process can run into each other's all-reduce
     ("Shape mismatch in the collective instance 100"); sharing one avoids it.
     """
-    import tensorflow as tf
+    from tests.strategy import shared_strategy
 
-    strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
-    assert strategy.num_replicas_in_sync == 2
-    return strategy
+    return shared_strategy()
 
 
 @pytest.fixture(scope="session")

@@ -35,10 +35,10 @@ class BiasCorrectedAverage:
     `average / (1 - beta ** n)` after `n` updates (`beta=0`: the raw value).
     """
 
-    def __init__(self, beta):
+    def __init__(self, beta, average=0.0, count=0):
         self.beta = beta
-        self._average = 0.0
-        self._count = 0
+        self._average = float(average)
+        self._count = int(count)
 
     def update(self, value):
         """Adds one value and returns the smoothed value."""
@@ -69,6 +69,19 @@ class DivergenceRule:
         self._average = BiasCorrectedAverage(self.smoothing)
         self.first = None
         self.best = math.inf
+
+    # The rule's state as plain floats (`first` NaN before the first value),
+    # for a callback that keeps it in variables and resumes it.
+    STATE = ("average", "count", "first", "best")
+
+    def state(self):
+        return {"average": self._average._average, "count": float(self._average._count),
+                "first": math.nan if self.first is None else self.first, "best": self.best}
+
+    def load(self, state):
+        self._average = BiasCorrectedAverage(self.smoothing, state["average"], state["count"])
+        self.first = None if math.isnan(state["first"]) else state["first"]
+        self.best = state["best"]
 
     def limit(self):
         """The value above which the next one counts as diverged."""
@@ -107,10 +120,26 @@ class RecentLoss:
     def start_epoch(self):
         self._totals = (0.0, 0.0)  # loss tracker (total, count) at the last read
         self._logged = (-1, 0.0)   # (batch, running mean * (batch + 1)) at the last read
+        self._noted = []           # batch losses noted since the last read
 
-    def read(self, model, batch, logs):
+    def note(self, logs):
+        """Notes the batch's own loss from `logs` (a custom training loop's
+        batch logs), for a `read(..., running_mean=False)` that covers
+        several batches. Call it after every batch."""
+        logged = (logs or {}).get("loss")
+        if logged is not None:
+            self._noted.append(float(np.asarray(logged)))
+
+    def read(self, model, batch, logs, running_mean=True):
         """Returns `(loss, steps)`: the mean loss of the `steps` batches up
-        to `batch` since the last call (`steps` is 0 when nothing ran)."""
+        to `batch` since the last call (`steps` is 0 when nothing ran).
+
+        `running_mean=False` says that `logs["loss"]` is the batch's own
+        loss, not `fit`'s running mean of the epoch: what a custom training
+        loop (a `CallbackList` without `params`) logs after each batch. It
+        is used when the model's loss tracker did not move: the mean of the
+        losses `note`d since the last read, or this batch's.
+        """
         last_batch, last_sum = self._logged
         steps = batch - last_batch
         logged = (logs or {}).get("loss")
@@ -123,6 +152,11 @@ class RecentLoss:
             self._totals = (total, count)
             if count > start_count:
                 return (total - start_total) / (count - start_count), steps
+        if not running_mean:
+            noted, self._noted = self._noted, []
+            if noted:
+                return float(np.mean(noted)), len(noted)
+            return mean, max(steps, 1)
         if steps <= 0:
             return math.nan, 0
         return ((batch + 1) * mean - last_sum) / steps, steps

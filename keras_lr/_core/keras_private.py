@@ -22,6 +22,7 @@ from keras.src.saving.keras_saveable import KerasSaveable  # noqa: F401 (re-expo
 __all__ = [
     "HashedValuesMixin",
     "KerasSaveable",
+    "has_custom_train_step",
     "has_loss_tracker",
     "backend_update_step",
     "calling_callback_list",
@@ -45,6 +46,7 @@ __all__ = [
     "model_building",
     "overwrite_variables_with_gradients",
     "print_msg",
+    "raw_step_counter",
     "schedule_step",
     "set_learning_rate_slot",
     "symbolic_build",
@@ -77,6 +79,17 @@ def schedule_step(optimizer):
     counts micro-batches, while the public `iterations` counts updates
     (`_iterations // k`)."""
     return optimizer._iterations
+
+
+def raw_step_counter(optimizer):
+    """`[the variable behind schedule_step]`: under gradient accumulation
+    `iterations` is computed from it, so a restore that keeps the step
+    counter must keep this variable (empty when it is `iterations` itself
+    or not a variable)."""
+    counter = getattr(optimizer, "_iterations", None)
+    if isinstance(counter, keras.Variable) and counter is not optimizer.iterations:
+        return [counter]
+    return []
 
 
 def untrack_variable(optimizer, variable):
@@ -209,6 +222,15 @@ def loss_tracker_totals(model):
     tracker = model._loss_tracker
     return (float(ops.convert_to_numpy(tracker.total)),
             float(ops.convert_to_numpy(tracker.count)))
+
+
+def has_custom_train_step(model):
+    """Whether the model's class overrides `train_step` (the method `fit`
+    calls for each batch), i.e. it is not the backend trainer's own."""
+    for cls in type(model).__mro__:
+        if "train_step" in vars(cls):
+            return not cls.__module__.startswith("keras.src.")
+    return False
 
 
 def has_loss_tracker(model):

@@ -227,6 +227,17 @@ class LearningRate:
             optimizer = getattr(optimizer, "inner_optimizer", None)
         return None
 
+    def estimates_step_size(self):
+        """The optimizer of the chain that estimates its own step size (a
+        learning-rate-free optimizer, `Mechanic`), or None: its
+        `learning_rate` is then a multiplier of that estimate."""
+        optimizer = self.optimizer
+        while optimizer is not None:
+            if callable(getattr(optimizer, "effective_learning_rate", None)):
+                return optimizer
+            optimizer = getattr(optimizer, "inner_optimizer", None)
+        return None
+
     def schedule_end(self):
         """The step from which the schedule holds its final value (one-cycle,
         WSD, a `Warmup` or `Join` ending in one, scaled or not), or None

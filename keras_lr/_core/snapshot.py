@@ -14,6 +14,8 @@ built by the first training step); `keras_lr.find_lr` builds such a model
 from its data first.
 """
 
+import warnings
+
 import numpy as np
 from keras import ops
 
@@ -21,8 +23,8 @@ from keras_lr._core import keras_private
 from keras_lr._core.learning_rate import LearningRate
 from keras_lr._core.learning_rate import strategy_scope
 
-__all__ = ["MODEL_ATTRIBUTES", "TrainingState", "build_optimizer", "non_finite_weights",
-           "sync_jax_state"]
+__all__ = ["MODEL_ATTRIBUTES", "NonFiniteWeightsWarning", "TrainingState", "build_optimizer",
+           "non_finite_weights", "sync_jax_state", "warn_if_not_finite"]
 
 # The attributes of a model that `fit` replaces or sets.
 MODEL_ATTRIBUTES = (
@@ -63,6 +65,29 @@ def non_finite_weights(model):
     flags = ops.convert_to_numpy(ops.stack(
         [ops.all(ops.isfinite(ops.convert_to_tensor(w))) for w in weights]))
     return [w.path for w, ok in zip(weights, np.asarray(flags)) if not ok]
+
+
+class NonFiniteWeightsWarning(UserWarning):
+    """The model's weights hold a NaN or an infinity."""
+
+
+def warn_if_not_finite(callback):
+    """Warns once per `fit` (per callback) when the model's weights are not
+    finite, naming the first bad weight and what to do; returns whether
+    they are. Called at the end of each epoch by keras-lr's callbacks, so
+    that a NaN that the loss does not show is never silent."""
+    bad = non_finite_weights(callback.model)
+    if bad and not getattr(callback, "_keras_lr_warned_weights", False):
+        object.__setattr__(callback, "_keras_lr_warned_weights", True)
+        more = f" and {len(bad) - 1} more" if len(bad) > 1 else ""
+        warnings.warn(
+            f"{type(callback).__name__}: the model's weights are not finite (NaN or inf "
+            f"in {bad[0]}{more}), whatever the loss shows. A NaN or inf row in the data "
+            "is the usual cause (some CPUs' ReLU maps NaN to 0, so the loss can stay "
+            "finite). `keras_lr.callbacks.DivergenceGuard` restores the last good "
+            "weights when it happens; `keras.callbacks.TerminateOnNaN` stops on a NaN "
+            "loss.", NonFiniteWeightsWarning, stacklevel=3)
+    return not bad
 
 
 def _unique(variables):

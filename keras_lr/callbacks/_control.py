@@ -25,6 +25,7 @@ from keras_lr._core import keras_private
 from keras_lr._core.batch_loss import RecentLoss
 from keras_lr._core.callback_state import StateRegistry
 from keras_lr._core.learning_rate import LearningRate
+from keras_lr._core.snapshot import warn_if_not_finite
 
 __all__ = ["LRController", "SmoothedLRController", "is_min_mode", "validate_frequency",
            "validate_mode"]
@@ -97,6 +98,9 @@ class LRController(keras.callbacks.Callback):
     # Whether the callback scales the learning rate (a schedule then gets a
     # `ControlledSchedule` when the callback is given the model).
     changes_learning_rate = True
+    # Whether it warns at the end of an epoch whose weights are not finite
+    # (DivergenceGuard acts on them instead).
+    warns_on_non_finite_weights = True
 
     def _defaults(self):
         """Dict of state name -> initial value; subclasses extend it."""
@@ -150,6 +154,7 @@ class LRController(keras.callbacks.Callback):
                 "the rate).")
         self.state.reset(self._per_fit())
         self._end_checked = False
+        self._keras_lr_warned_weights = False
 
     # ---- learning rate ----
     def _learning_rates(self):
@@ -223,6 +228,8 @@ class LRController(keras.callbacks.Callback):
     def on_train_batch_end(self, batch, logs=None):
         if self.frequency == "epoch":
             return
+        if self.params is None:  # a custom loop: its batch logs hold the batch's loss
+            self._reader.note(logs)
         # With steps_per_execution > 1 the hook runs once per execution and
         # `batch` is the execution's last step.
         before = self._batches
@@ -235,12 +242,15 @@ class LRController(keras.callbacks.Callback):
         self._check_recent(batch, logs)
 
     def _check_recent(self, batch, logs):
-        loss, steps = self._reader.read(self.model, batch, logs)
+        loss, steps = self._reader.read(self.model, batch, logs,
+                                        running_mean=self.params is not None)
         self._since_check = 0
         if steps:
             self.check(loss)
 
     def on_epoch_end(self, epoch, logs=None):
+        if self.warns_on_non_finite_weights:
+            warn_if_not_finite(self)
         # As Keras's ReduceLROnPlateau: the LR the epoch used, before the check.
         if logs is not None and self.state is not None:
             for name, learning_rate in self._learning_rates():

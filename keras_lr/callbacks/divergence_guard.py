@@ -4,6 +4,7 @@ import keras
 import numpy as np
 
 from keras_lr import _validation
+from keras_lr._core import keras_private
 from keras_lr._core.batch_loss import DivergenceRule
 from keras_lr._core.snapshot import TrainingState
 from keras_lr._core.snapshot import non_finite_weights
@@ -44,7 +45,12 @@ class DivergenceGuard(LRController):
     starts (after `BackupAndRestore` has loaded a backup, wherever it stands),
     or, for a model that `fit` builds in its first step, after the first
     healthy check; if training diverges before any good state exists, the
-    guard stops training and says so. Two snapshots are kept in host memory:
+    guard stops training and says so. At the end of every epoch whose
+    weights are finite, the epoch's final state becomes the good one: the
+    state a run resumed from that epoch's backup starts from, so that with
+    the rule's moving average and best value (kept in variables, like the
+    counters) a resumed run judges and restores exactly as the
+    uninterrupted one. Two snapshots are kept in host memory:
     on a large model, raise `snapshot_every`. It must stand before
     `BackupAndRestore` and `ModelCheckpoint` in the `callbacks` list.
 
@@ -86,8 +92,14 @@ class DivergenceGuard(LRController):
         self._good = self._pending = None
         self.events = []
 
+    warns_on_non_finite_weights = False  # it restores them
+
     def _defaults(self):
-        return dict(super()._defaults(), recoveries=0.0)
+        # The divergence rule's moving average and best value are state too:
+        # a resumed run must judge the next loss as the uninterrupted one does.
+        rule = {f"rule_{key}": value for key, value in
+                DivergenceRule(self.threshold, self.smoothing).state().items()}
+        return dict(super()._defaults(), recoveries=0.0, **rule)
 
     def _state_name(self):
         return type(self).__name__
@@ -107,6 +119,11 @@ class DivergenceGuard(LRController):
         self._since_snapshot = 0
         self._rule = DivergenceRule(self.threshold, self.smoothing)
 
+    def on_epoch_begin(self, epoch, logs=None):
+        super().on_epoch_begin(epoch, logs)
+        # After a resume, BackupAndRestore has loaded the rule's state by now.
+        self._rule.load({key: self._get(f"rule_{key}") for key in DivergenceRule.STATE})
+
     def on_train_batch_begin(self, batch, logs=None):
         if not self._started:
             self._started = True
@@ -118,6 +135,16 @@ class DivergenceGuard(LRController):
         if self._since_check and self._last_batch >= 0:
             self._check_recent(self._last_batch, None)
         super().on_epoch_end(epoch, logs)
+        if self.model.stop_training:
+            return
+        # Each epoch starts from the state it begins with as the good one,
+        # with its weights checked finite: the one state that a run resumed
+        # from this epoch's backup also has, so both judge and restore alike.
+        if not non_finite_weights(self.model):
+            self._good, self._pending = TrainingState.capture(self.model), None
+            self._since_snapshot = 0
+        for key, value in self._rule.state().items():
+            self._set(f"rule_{key}", value)
 
     def check(self, value):
         bad = non_finite_weights(self.model) if np.isfinite(value) else []
@@ -150,7 +177,9 @@ class DivergenceGuard(LRController):
             self._say(f"{reason} before any healthy state was seen (the model was "
                       "built by the first step): stopped training, nothing restored.")
             return
-        keep = [model.optimizer.iterations, *getattr(model, "metrics_variables", [])]
+        # Every step counter of the optimizer goes on (a MultiOptimizer's
+        # sub-optimizers each have theirs).
+        keep = [*_step_counters(model.optimizer), *getattr(model, "metrics_variables", [])]
         keep += [lr.slot for _, lr in self._learning_rates()
                  if lr.is_variable()]  # changed below, not restored
         self._good.restore(attributes=False, keep=keep, learning_rate=False)
@@ -181,3 +210,18 @@ class DivergenceGuard(LRController):
             "max_recoveries": self.max_recoveries, "min_lr": self.min_lr,
             "frequency": self.frequency, "verbose": self.verbose,
         }
+
+
+def _step_counters(optimizer):
+    """The `iterations` variables of `optimizer` and of every optimizer it
+    holds (a `MultiOptimizer`'s, a wrapper's)."""
+    counters, stack = [], [optimizer]
+    while stack:
+        current = stack.pop()
+        if current is None:
+            continue
+        counters.append(current.iterations)
+        counters.extend(keras_private.raw_step_counter(current))
+        stack.extend(getattr(current, "optimizers", None) or [])
+        stack.append(getattr(current, "inner_optimizer", None))
+    return counters

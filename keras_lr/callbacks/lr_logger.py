@@ -13,6 +13,7 @@ from keras_lr._core import keras_private
 from keras_lr._core.learning_rate import LearningRate
 from keras_lr._core.learning_rate import innermost_optimizer
 from keras_lr._core.schedule_base import LearningRateSchedule
+from keras_lr._core.snapshot import warn_if_not_finite
 
 __all__ = ["LearningRateLogger"]
 
@@ -30,7 +31,13 @@ class LearningRateLogger(keras.callbacks.Callback):
 
     After every batch, evaluates the optimizer's learning rate (a float, any
     `LearningRateSchedule`, including one scaled by keras-lr's plateau
-    callbacks) at the step that just ran, and logs:
+    callbacks) at each step that ran, and logs one row per optimizer
+    update: with `steps_per_execution=k` (one batch hook per `k` steps)
+    every step of the execution gets its row, since a schedule is a pure
+    function of the step; under `gradient_accumulation_steps=k` (a batch
+    hook per micro-batch, an update every `k`) a row per update, with the
+    rate that update used (Keras evaluates a schedule at its count of
+    micro-batches). The values are:
 
     - `learning_rate`: the optimizer's own rate (under an `LRMultiplier`,
       the rate the multipliers apply to);
@@ -41,8 +48,12 @@ class LearningRateLogger(keras.callbacks.Callback):
       or `"Conv1_and_45_more"` for the 46 keys `discriminative` gives one
       group), and `default` for the variables no key selects;
     - `effective_learning_rate`, for a learning-rate-free optimizer
-      (`keras_lr.optimizers.Prodigy`, `DAdaptAdam`, `DoG`): the step size it
-      estimated (`d * lr`, or DoG's `eta`);
+      (`keras_lr.optimizers.Prodigy`, `DAdaptAdam`, `DoG`, `DoWG`,
+      `Mechanic`): the step size it estimated (`d * lr`, DoG's `eta`, ...),
+      read from its state, so known for the last step of an execution
+      (the others of a `steps_per_execution > 1` execution get NaN); for
+      Schedule-Free, the rate its step used, warmup included (a function of
+      the step, logged for every step);
     - `momentum` (SGD, RMSprop) or `beta_1` (the Adam family): the value the
       step used, scheduled (a `keras_lr.optimizers.ScheduledMomentum`, or a
       schedule given to the optimizer) or constant; absent for optimizers
@@ -91,12 +102,17 @@ class LearningRateLogger(keras.callbacks.Callback):
             self._writer = self._tf.summary.create_file_writer(
                 os.path.join(os.fspath(self.log_dir), "train"))
         self._end_checked = False
+        self._keras_lr_warned_weights = False
 
     def on_epoch_begin(self, epoch, logs=None):
         # Read here, not in on_train_begin: a BackupAndRestore anywhere in the
         # list has loaded its backup (and the step counter) by now.
         learning_rate = LearningRate(self.model.optimizer)
-        self._iteration = learning_rate.step(self.model)
+        # Counted as the schedule counts: batches (micro-batches under
+        # gradient accumulation, where every k-th one is an update).
+        self._batches = learning_rate.schedule_step(self.model)
+        self._accumulation = learning_rate.accumulation_steps
+        self._iteration = self._batches // self._accumulation
         self._last_batch = -1
         if not self._end_checked:
             self._end_checked = True
@@ -104,7 +120,10 @@ class LearningRateLogger(keras.callbacks.Callback):
             learning_rate.warn_if_past_end(
                 self.model, params.get("epochs"), params.get("steps"), epoch)
 
-    def _values(self, step):
+    def _values(self, step, state=True):
+        """The values of update `step` (at schedule step `step`); `state`:
+        also those read from the optimizer's state (the estimated step size
+        of a learning-rate-free optimizer), known for the last step only."""
         optimizer = self.model.optimizer
         base = LearningRate(optimizer).value_at(step)
         values = {"learning_rate": base}
@@ -116,36 +135,52 @@ class LearningRateLogger(keras.callbacks.Callback):
             values[name] = _value_at(value, step)
         owner = _effective_rate_owner(optimizer)
         if owner is not None:
-            # A learning-rate-free optimizer: the step size it estimated.
-            keras_private.jax_state_sync(self.model)
-            values["effective_learning_rate"] = float(np.asarray(
-                ops.convert_to_numpy(owner.effective_learning_rate(step))))
+            # A learning-rate-free optimizer: the step size it estimated (a
+            # pure function of the step for Schedule-Free, else its state).
+            if state or getattr(owner, "effective_rate_is_a_schedule", False):
+                keras_private.jax_state_sync(self.model)
+                values["effective_learning_rate"] = float(np.asarray(
+                    ops.convert_to_numpy(owner.effective_learning_rate(step))))
+            else:
+                values["effective_learning_rate"] = float("nan")
         return values
 
     def on_train_batch_end(self, batch, logs=None):
-        steps = batch - self._last_batch
+        # Every step that ran since the last hook: with steps_per_execution
+        # > 1 the hook comes once per execution, and under gradient
+        # accumulation once per micro-batch, each k-th one an update.
+        ran = batch - self._last_batch
         self._last_batch = batch
-        before = self._iteration
-        self._iteration += steps
-        if self._iteration // self.frequency == before // self.frequency:
-            return
-        step = self._iteration - 1  # the step that just ran used lr(step)
-        values = self._values(step)
+        first, self._batches = self._batches, self._batches + ran
+        updates = [m for m in range(first, self._batches)
+                   if (m + 1) % self._accumulation == 0]
+        values = None
+        for m in updates:
+            update = (m + 1) // self._accumulation - 1
+            self._iteration = update + 1
+            if (update + 1) % self.frequency:
+                continue
+            # Update `update` ran at schedule step `m` (the k-th micro-batch).
+            values = self._values(m, state=m == updates[-1])
+            self._record(update, values)
+        if values is not None and logs is not None:
+            logs.update(values)
+
+    def _record(self, step, values):
         self.history["step"].append(step)
         for name, value in values.items():
             # A key that appears later (another optimizer) is padded with NaN.
             self.history.setdefault(
                 name, [float("nan")] * (len(self.history["step"]) - 1)).append(value)
-        if logs is not None:
-            logs.update(values)
         if self._writer is not None:
             with self._writer.as_default():
                 for name, value in values.items():
                     self._tf.summary.scalar(name, value, step=step)
 
     def on_epoch_end(self, epoch, logs=None):
-        if logs is not None and getattr(self, "_iteration", 0) > 0:
-            logs.update(self._values(self._iteration - 1))
+        warn_if_not_finite(self)
+        if logs is not None and getattr(self, "_batches", 0) > 0:
+            logs.update(self._values(self._batches - 1))
         if self._writer is not None:
             self._writer.flush()
 

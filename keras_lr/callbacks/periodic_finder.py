@@ -6,7 +6,10 @@ import numpy as np
 
 from keras_lr import _validation
 from keras_lr.callbacks._control import LRController
+from keras_lr._core.learning_rate import LearningRate
 from keras_lr.finder import find_lr
+from keras_lr.finder.range_test import check_data
+from keras_lr.finder.result import suggestion_method
 from keras_lr.finder.suggestions import UnreliableCurveError
 
 __all__ = ["PeriodicLRFinder"]
@@ -68,9 +71,11 @@ class PeriodicLRFinder(LRController):
         results: List of `(epoch, LRFinderResult)`, one per test this `fit`.
 
     Raises:
-        ValueError: if an argument is out of range; at the start of `fit`,
-            if it stands after `BackupAndRestore` / `ModelCheckpoint`, or the
-            optimizer learns its own rate (`Hypergradient`).
+        ValueError: if an argument is out of range, or `x` is a generator
+            or iterator (the first test would use it up); at the start of
+            `fit`, if it stands after `BackupAndRestore` / `ModelCheckpoint`,
+            the optimizer learns its own rate (`Hypergradient`) or estimates
+            its own step size (`Prodigy`, `Mechanic`, ...).
 
     Example:
 
@@ -84,6 +89,9 @@ class PeriodicLRFinder(LRController):
                  batch_size=None, repeats=1, method="minimum", max_factor=10.0,
                  min_lr=0.0, max_lr=None, seed=None, verbose=1):
         super().__init__("loss", "epoch", verbose)
+        # Checked now, not at the first test `every` epochs into training.
+        check_data(x, y, batch_size, sample, reusable=True)
+        suggestion_method(method)
         self.x, self.y = x, y
         self.every = _validation.require_int("every", every, minimum=1)
         self.num_steps = _validation.require_int("num_steps", num_steps, minimum=10)
@@ -134,6 +142,14 @@ class PeriodicLRFinder(LRController):
 
     def on_train_begin(self, logs=None):
         super().on_train_begin(logs)
+        estimator = LearningRate(self.model.optimizer).estimates_step_size()
+        if estimator is not None:
+            raise ValueError(
+                f"PeriodicLRFinder follows a range test of the learning rate, but "
+                f"{type(estimator).__name__} estimates its own step size: its "
+                "`learning_rate` is a multiplier of that estimate, which a range test "
+                "cannot tell (the estimate moves during the sweep). Use it without "
+                "PeriodicLRFinder, or a standard optimizer with it.")
         self.results = []
 
     def check(self, value):

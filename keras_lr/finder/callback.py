@@ -159,7 +159,8 @@ class LRFinder(keras.callbacks.Callback):
         self._begin = batch
 
     def on_train_batch_end(self, batch, logs=None):
-        loss, count = self._reader.read(self.model, batch, logs)
+        loss, count = self._reader.read(self.model, batch, logs,
+                                        running_mean=self.params is not None)
         count = max(1, count)
         # Under gradient accumulation a batch hook sees micro-batches: one
         # point per update, the mean loss of its micro-batches (the weights

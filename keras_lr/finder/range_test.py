@@ -17,7 +17,7 @@ from keras_lr.finder.result import LRFinderResult
 from keras_lr.finder.sweep import validate_finder_args
 from keras_lr.finder.sweep import validate_validation_data
 
-__all__ = ["find_lr"]
+__all__ = ["check_data", "find_lr"]
 
 # Measured: see `benchmarks/finder_quality.py` and docs/lr_finder.md.
 DEFAULT_REPEATS = 3
@@ -169,6 +169,48 @@ def _run_data(x, y, batch_size, num_steps, sample, rng, cache):
     return _cycle_iterable(x, cache, rng), None, {"steps_per_epoch": num_steps, "shuffle": False}
 
 
+def check_data(x, y=None, batch_size=None, sample=None, reusable=False):
+    """Checks the range test's data before anything trains: what
+    `find_lr` would refuse later (and, with `reusable`, a generator or an
+    iterator, which one test would use up).
+
+    Raises:
+        ValueError: naming the argument and what it received.
+    """
+    if x is None:
+        raise ValueError("Argument `x` is required: the range test trains on data.")
+    if batch_size is not None:
+        _validation.require_int("batch_size", batch_size, minimum=1)
+    if _is_array_data(x):
+        n = _num_samples(x)
+        if n == 0:
+            raise ValueError("Argument `x` is empty: the range test needs data.")
+        if y is not None and _num_samples(y) != n:
+            raise ValueError(
+                f"Arguments `x` and `y` must have the same number of samples. "
+                f"Received: {n} and {_num_samples(y)}")
+        if sample is not None:
+            _sample_count(sample, n)
+        return
+    if batch_size is not None:
+        raise ValueError(
+            "Argument `batch_size` must be None when `x` is a dataset, a "
+            "PyDataset or a generator (they yield batches). "
+            f"Received: batch_size={batch_size!r}")
+    if y is not None:
+        raise ValueError(
+            "Argument `y` must be None when `x` is a dataset, a PyDataset or a "
+            "generator (they yield `(x, y)` batches).")
+    if sample is not None:
+        _sample_count(sample, 2**62)  # its type and range; the count is checked later
+    if reusable and not isinstance(x, keras.utils.PyDataset) and _as_tf_dataset(x) is None \
+            and iter(x) is x:
+        raise ValueError(
+            "Argument `x` must be arrays, a `tf.data.Dataset` or a `PyDataset`: a "
+            "generator or an iterator is used up by the first range test, and the "
+            f"later ones would have no data. Received: x={x!r}")
+
+
 def _as_tf_dataset(x):
     try:
         import tensorflow as tf
@@ -274,6 +316,7 @@ def find_lr(model, x=None, y=None, *, batch_size=None, start_lr=1e-7, end_lr=10.
     _validation.require_one_of("verbose", verbose, ("auto", 0, 1, True, False))
     verbose = 1 if verbose == "auto" else int(verbose)
     _check_targets(model, x, y)
+    check_data(x, y, batch_size, sample)
     if seed is None:
         # NumPy's global generator: `keras.utils.set_random_seed` seeds it, so a
         # seeded program gets the same data order, and the same answer, each run.

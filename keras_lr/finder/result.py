@@ -11,7 +11,7 @@ from keras_lr import _validation
 from keras_lr._core.batch_loss import BiasCorrectedAverage
 from keras_lr.finder import suggestions as _suggestions
 
-__all__ = ["LRFinderResult", "smooth"]
+__all__ = ["LRFinderResult", "smooth", "suggestion_method"]
 
 
 def smooth(losses, beta):
@@ -347,6 +347,12 @@ class LRFinderResult:
             with open(text_or_path) as f:
                 text = f.read()
         return cls.from_dict(json.loads(text))
+
+
+def suggestion_method(method):
+    """Checks a suggestion method (a name or a callable); returns it."""
+    _method(method)
+    return method
 
 
 def _method(method):

@@ -86,6 +86,11 @@ class GlobalStepOptimizer(keras.optimizers.Optimizer):
     """
 
     def __init__(self, learning_rate, name, **kwargs):
+        learning_rate = _validation.as_scalar(learning_rate)
+        if not isinstance(learning_rate, keras.optimizers.schedules.LearningRateSchedule):
+            # A multiplier of the estimated step: NaN, inf or a float32
+            # overflow would train nothing, silently.
+            _validation.require_non_negative("learning_rate", learning_rate)
         for argument in _REFUSED:
             if kwargs.get(argument) is not None:
                 raise ValueError(

@@ -81,6 +81,14 @@ class Mechanic(OptimizerWrapper):
 
     def __init__(self, optimizer, weight_decay=1e-2, epsilon=1e-8, s_init=1e-6, num_betas=6,
                  name="mechanic"):
+        inner = optimizer
+        while inner is not None:
+            if isinstance(inner, Mechanic):
+                raise ValueError(
+                    "Argument `optimizer` already holds a Mechanic: two would learn "
+                    "the same scale twice (the outer one trains nothing). Wrap the "
+                    f"optimizer once. Received: optimizer={optimizer!r}")
+            inner = getattr(inner, "inner_optimizer", None)
         super().__init__(optimizer, name=name)
         self.mechanic_weight_decay = _validation.require_non_negative(
             "weight_decay", weight_decay)

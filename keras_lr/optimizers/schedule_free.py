@@ -1,11 +1,13 @@
 """Schedule-Free AdamW and SGD (Defazio et al., 2024), with their evaluation point."""
 
 import keras
+import numpy as np
 from keras import ops
 
 from keras_lr import _validation
 from keras_lr._core import keras_private
 from keras_lr.optimizers._global_step import GlobalStepOptimizer
+from keras_lr.optimizers._global_step import all_finite
 from keras_lr.optimizers._global_step import copy_initializer
 
 __all__ = ["ScheduleFreeAdamW", "ScheduleFreeSGD"]
@@ -24,6 +26,13 @@ class _ScheduleFree(GlobalStepOptimizer):
     """
 
     def __init__(self, learning_rate, warmup_steps, r, weight_lr_power, name, **kwargs):
+        if kwargs.get("use_ema"):
+            raise ValueError(
+                f"{type(self).__name__} does not take `use_ema=True`: its evaluation point "
+                "`x` is already an average of the iterates (Keras's moving average would "
+                "average the training point `y` instead, and leave that in the model "
+                "after `fit`). Evaluate at `x` with `keras_lr.callbacks.ScheduleFreeEval`. "
+                "Received: use_ema=True")
         super().__init__(learning_rate=learning_rate, name=name, **kwargs)
         self.warmup_steps = _validation.require_int("warmup_steps", warmup_steps, minimum=0)
         self.r = _validation.require_non_negative("r", r)
@@ -46,28 +55,51 @@ class _ScheduleFree(GlobalStepOptimizer):
         self._x = [self.add_variable(tuple(v.shape), name="x", initializer=copy_initializer(v))
                    for v in var_list]
 
+    # `effective_learning_rate(step)` is a function of the step (the
+    # warmed-up rate), so `LearningRateLogger` logs it for every step.
+    effective_rate_is_a_schedule = True
+
+    def _warmup(self, k):
+        if not self.warmup_steps:
+            return 1.0
+        return ops.minimum((ops.cast(k, "float32") + 1.0) / float(self.warmup_steps), 1.0)
+
+    def effective_learning_rate(self, step=None):
+        """The rate the step at `step` (default: the next one) uses: the
+        learning rate times the linear warmup, `lr * min(1, (k + 1) /
+        warmup_steps)`."""
+        k = self.iterations if step is None else step
+        return ops.cast(self.learning_rate_at(step), "float32") * self._warmup(k)
+
     def prepare_step(self, grads, variables, learning_rate):
-        """The step's scalars: the warmed-up LR and the averaging weight."""
+        """The step's scalars: the warmed-up LR and the averaging weight.
+
+        A step with a NaN or infinite gradient anywhere is skipped: `z`,
+        `x`, the weights, the second moments and the averaging weights stay
+        as they were (the references would make them NaN for good).
+        """
         k = ops.cast(self.iterations, "float32")
-        if self.warmup_steps:
-            sched = ops.minimum((k + 1.0) / float(self.warmup_steps), 1.0)
-        else:
-            sched = 1.0
-        lr = ops.cast(learning_rate, "float32") * sched
+        finite = all_finite(grads)
+        lr = ops.cast(learning_rate, "float32") * self._warmup(k)
         lr_max = ops.maximum(lr, ops.convert_to_tensor(self._lr_max))
         weight = ops.power(k + 1.0, self.r) * ops.power(lr_max, self.weight_lr_power)
         weight_sum = ops.convert_to_tensor(self._weight_sum) + weight
         ckp1 = ops.where(weight_sum > 0, weight / ops.where(weight_sum > 0, weight_sum, 1.0),
                          0.0)
-        self.assign(self._lr_max, lr_max)
-        self.assign(self._weight_sum, weight_sum)
+        self.assign(self._lr_max, ops.where(finite, lr_max, self._lr_max))
+        self.assign(self._weight_sum, ops.where(finite, weight_sum, self._weight_sum))
         object.__setattr__(self, "_keras_lr_step", (lr, ckp1, k))
+        object.__setattr__(self, "_keras_lr_skip", ops.logical_not(finite))
+
+    def _keep(self, slot, new):
+        """Assigns `new` to `slot` unless this step is skipped."""
+        self.assign(slot, ops.where(self._keras_lr_skip, ops.convert_to_tensor(slot), new))
 
     def _average(self, index, z, ckp1):
         """`x = (1 - c) x + c z`, then `y = beta x + (1 - beta) z`."""
         x_slot = self._x[index]
         x = ops.convert_to_tensor(x_slot) * (1.0 - ckp1) + z * ckp1
-        self.assign(x_slot, x)
+        self._keep(x_slot, x)
         return x * self._beta + z * (1.0 - self._beta)
 
     # ---- the two points ----
@@ -82,6 +114,12 @@ class _ScheduleFree(GlobalStepOptimizer):
     def use_training_point(self, model):
         """Puts the training point `y` back into the model (idempotent).
 
+        If the model's weights were replaced while it held `x` (by
+        `EarlyStopping(restore_best_weights=True)`, `set_weights` or
+        `load_weights`), training goes on from those weights instead: `x`
+        and `z` are set to them (the average restarts there), so the next
+        step does not undo the replacement.
+
         Returns:
             Whether the variables changed (they held `x`).
         """
@@ -91,7 +129,15 @@ class _ScheduleFree(GlobalStepOptimizer):
         if not self.built:
             return False
         keras_private.jax_state_sync(model)
-        if bool(float(ops.convert_to_numpy(self._at_evaluation_point))) == to_evaluation:
+        at_evaluation = bool(float(ops.convert_to_numpy(self._at_evaluation_point)))
+        if at_evaluation and not to_evaluation and self._weights_replaced():
+            # The model holds weights that are not `x`: set from outside while
+            # it was at the evaluation point (EarlyStopping's
+            # `restore_best_weights`, `set_weights`, `load_weights`). Training
+            # goes on from them: the average restarts there (`x = z = w`).
+            self._restart_at_weights()
+            return True
+        if at_evaluation == to_evaluation:
             return False
         for variable in keras_private.trainable_variables(self):
             index = self.index(variable)
@@ -103,6 +149,22 @@ class _ScheduleFree(GlobalStepOptimizer):
                 variable.assign(x * self._beta + z * (1.0 - self._beta))
         self._at_evaluation_point.assign(1.0 if to_evaluation else 0.0)
         return True
+
+    def _weights_replaced(self):
+        """Whether a model variable differs from `x` (it should hold `x`)."""
+        for variable in keras_private.trainable_variables(self):
+            x = ops.convert_to_numpy(self._x[self.index(variable)])
+            if not np.array_equal(ops.convert_to_numpy(variable), x):
+                return True
+        return False
+
+    def _restart_at_weights(self):
+        for variable in keras_private.trainable_variables(self):
+            index = self.index(variable)
+            value = ops.convert_to_tensor(variable)
+            self._x[index].assign(ops.copy(value))
+            self._z[index].assign(ops.copy(value))
+        self._at_evaluation_point.assign(0.0)
 
     def get_config(self):
         config = super().get_config()
@@ -137,8 +199,13 @@ class ScheduleFreeAdamW(_ScheduleFree):
     `keras_lr.callbacks.ScheduleFreeEval()` to `fit` (before
     `ModelCheckpoint` / `BackupAndRestore`): validation, checkpoints and the
     model after `fit` then see `x`, and training continues at `y`. Keras's
-    own `keras.optimizers.ScheduleFreeAdamW` has no such switch. Batch
-    normalization statistics are not recomputed at `x` yet.
+    own `keras.optimizers.ScheduleFreeAdamW` has no such switch.
+    `ScheduleFreeEval(batchnorm_data=...)` recomputes batch normalization
+    statistics at `x`.
+
+    A step with a NaN or infinite gradient anywhere is skipped (`z`, `x`,
+    the weights and the moments stay), as `Prodigy` skips one; the
+    reference would turn the weights NaN for good.
 
     Args:
         learning_rate: Float or `LearningRateSchedule`. Defaults to `0.0025`
@@ -194,11 +261,11 @@ class ScheduleFreeAdamW(_ScheduleFree):
             z = z - self.scaled(lr * self.sf_weight_decay * (z if self.decay_at_z else y))
         v_slot = self._exp_avg_sqs[index]
         v = ops.convert_to_tensor(v_slot) * self.beta_2 + (1 - self.beta_2) * ops.square(grad)
-        self.assign(v_slot, v)
+        self._keep(v_slot, v)
         denom = ops.sqrt(v / (1.0 - ops.power(self.beta_2, k + 1.0))) + self.epsilon
         z = z - self.scaled(lr * grad / denom)
-        self.assign(self._z[index], z)
-        self.assign(variable, self._average(index, z, ckp1))
+        self._keep(self._z[index], z)
+        self._keep(variable, self._average(index, z, ckp1))
 
     def get_config(self):
         config = super().get_config()
@@ -248,8 +315,8 @@ class ScheduleFreeSGD(_ScheduleFree):
         if self.sf_weight_decay:
             grad = grad + self.sf_weight_decay * ops.convert_to_tensor(variable)
         z = ops.convert_to_tensor(self._z[index]) - self.scaled(lr * grad)
-        self.assign(self._z[index], z)
-        self.assign(variable, self._average(index, z, ckp1))
+        self._keep(self._z[index], z)
+        self._keep(variable, self._average(index, z, ckp1))
 
     def get_config(self):
         config = super().get_config()

@@ -348,7 +348,7 @@ class ExponentialCyclicalLearningRate(CyclicalLearningRate):
         maximal_learning_rate: Float >= 0. The upper bound at step 0.
         step_size: Positive number. Steps from the lower to the upper bound.
         scale_mode: `"iterations"` or `"cycle"`. Defaults to `"iterations"`.
-        gamma: Float > 0. Decay factor per step (or per cycle). Defaults to
+        gamma: Float in (0, 1]. Decay factor per step (or per cycle). Defaults to
             `1.0`.
         name: String. Defaults to `"ExponentialCyclicalLearningRate"`.
         step_size_down: Optional positive number (keyword only). Steps from
@@ -381,7 +381,10 @@ class ExponentialCyclicalLearningRate(CyclicalLearningRate):
         *,
         step_size_down=None,
     ):
-        self.gamma = _validation.require_positive("gamma", gamma)
+        # The amplitude decays: gamma > 1 would grow it without bound (and
+        # overflow float32, to an infinite learning rate, within a run).
+        self.gamma = _validation.require_number(
+            "gamma", gamma, minimum=0, maximum=1, min_inclusive=False)
         super().__init__(
             initial_learning_rate,
             maximal_learning_rate,

@@ -46,7 +46,9 @@ class WarmupStableDecay(keras.optimizers.schedules.LearningRateSchedule):
         warmup_steps: Integer >= 0. Length of the linear warmup. Defaults to
             `0`.
         decay_fraction: Float in (0, 1]. Fraction of `total_steps` spent
-            decaying. Defaults to `0.2` (Hägele et al. find 10-20% enough).
+            decaying; `1.0` leaves no stable phase (the decay takes every
+            step after the warmup). Defaults to `0.2` (Hägele et al. find
+            10-20% enough).
         decay_shape: `"linear"`, `"cosine"`, `"1-sqrt"` or `"exponential"`.
             Defaults to `"1-sqrt"` (the best of the four in Hägele et al.).
         initial_learning_rate: Float >= 0. The learning rate at step 0.
@@ -120,6 +122,10 @@ class WarmupStableDecay(keras.optimizers.schedules.LearningRateSchedule):
                 "Argument `final_learning_rate` must be > 0 when "
                 "decay_shape='exponential' (the decay is geometric). "
                 f"Received: final_learning_rate={final_learning_rate!r}")
+        if self.decay_fraction == 1.0:
+            # The documented limit: no stable phase, the decay takes every
+            # step after the warmup.
+            self._decay_steps = max(1, self.total_steps - 1 - self.warmup_steps)
         if self.warmup_steps + self.decay_steps > self.total_steps - 1:
             raise ValueError(
                 "Arguments `warmup_steps` and `decay_fraction` leave no room: "
@@ -131,7 +137,11 @@ class WarmupStableDecay(keras.optimizers.schedules.LearningRateSchedule):
 
     @property
     def decay_steps(self):
-        """The number of decay steps, `max(1, round(decay_fraction * total_steps))`."""
+        """The number of decay steps, `max(1, round(decay_fraction * total_steps))`
+        (with `decay_fraction=1`, every step after the warmup)."""
+        fixed = getattr(self, "_decay_steps", None)
+        if fixed is not None:
+            return fixed
         return max(1, int(round(self.decay_fraction * self.total_steps)))
 
     @property

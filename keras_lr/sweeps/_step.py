@@ -16,20 +16,29 @@ from keras import ops
 
 from keras_lr._core import keras_private
 
-__all__ = ["make_runner"]
+__all__ = ["finite_gradients", "make_runner"]
 
 
-def _guard_step(guard, loss, threshold, smoothing):
+def finite_gradients(grads):
+    """A boolean scalar: every gradient is finite (a NaN or inf input row can
+    give NaN gradients at a finite loss: oneDNN's ReLU maps NaN to 0)."""
+    grads = [g for g in grads if g is not None]
+    if not grads:
+        return ops.convert_to_tensor(True)
+    return ops.all(ops.stack([ops.all(ops.isfinite(g)) for g in grads]))
+
+
+def _guard_step(guard, loss, threshold, smoothing, gradients_finite=True):
     """The divergence rule of `DivergenceGuard`, per step: `(healthy, guard)`.
 
     `guard = [alive, ema, best, first, count]`: a copy has diverged when its
-    loss is not finite, or (with a `threshold`) when the bias-corrected
-    moving average of its loss rises above
+    loss or a gradient is not finite, or (with a `threshold`) when the
+    bias-corrected moving average of its loss rises above
     `best + (threshold - 1) * max(|best|, 0.01 * |first|)`.
     """
     alive, ema, best, first, count = guard
     loss = ops.cast(loss, "float32")
-    finite = ops.isfinite(loss)
+    finite = ops.logical_and(ops.isfinite(loss), gradients_finite)
     safe = ops.where(finite, loss, 0.0)
     new_count = count + 1.0
     new_ema = smoothing * ema + (1.0 - smoothing) * safe
@@ -79,7 +88,8 @@ class _Steps:
         trainable, old_non_trainable, optimizer_state, metrics, guard = state
         new_trainable, new_optimizer = self.optimizer.stateless_apply(
             optimizer_state, grads, trainable)
-        live, guard = _guard_step(guard, loss, self.threshold, self.smoothing)
+        live, guard = _guard_step(guard, loss, self.threshold, self.smoothing,
+                                  finite_gradients(grads))
         new_metrics = self.update_metrics(metrics, y, y_pred, sample_weight)
 
         def keep(new, old):
@@ -243,7 +253,7 @@ class _PerCopyRunner:
             loss, (non_trainable, y_pred), grads = backend.gradients(
                 forward, read(copy["trainable"]))
             live, guard = _guard_step(read(copy["guard"]), loss, steps.threshold,
-                                      steps.smoothing)
+                                      steps.smoothing, finite_gradients(grads))
             metrics = steps.update_metrics(read(copy["metrics"]), y, y_pred, sample_weight)
             # The update, then kept only for a live copy (as the JAX runner's
             # `where`; a `tf.cond` around it measured no faster).

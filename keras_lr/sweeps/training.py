@@ -9,6 +9,8 @@ import numpy as np
 from keras_lr import _validation
 from keras_lr._core import keras_private
 from keras_lr._core.learning_rate import innermost_optimizer
+from keras_lr.optimizers._global_step import GlobalStepOptimizer
+from keras_lr.optimizers._wrapper import OptimizerWrapper
 from keras_lr.sweeps._step import make_runner
 from keras_lr.sweeps.result import SweepResult
 
@@ -175,7 +177,7 @@ def _failing_layer(error):
 
 def sweep(model, x, y=None, *, learning_rates, epochs, batch_size=32, validation_data=None,
           sample_weight=None, schedule=None, seeds=None, shuffle=True, shuffle_seed=0,
-          divergence_threshold=4.0, smoothing=0.9, memory_limit=None, verbose=1):
+          divergence_threshold=None, smoothing=0.9, memory_limit=None, verbose=1):
     """Trains one copy of `model` per learning rate, all in one compiled step.
 
     The K copies start from the model's weights (or one initialization per
@@ -195,12 +197,23 @@ def sweep(model, x, y=None, *, learning_rates, epochs, batch_size=32, validation
     independent streams per copy; BatchNormalization keeps statistics per
     copy.
 
-    A copy diverges when its loss is NaN or infinite or, with
+    A copy diverges when its loss or a gradient is NaN or infinite (a bad
+    row in the data, or a rate far too large) or, with
     `divergence_threshold`, when the moving average of its batch loss
     (beta `smoothing`) rises above `best + (threshold - 1) * max(|best|,
     0.01 * |first|)` (`keras_lr.callbacks.DivergenceGuard`'s rule, right for
     negative losses too); it then stops updating (its weights stay those of
-    the last healthy step) while the others go on.
+    the last healthy step) while the others go on. The threshold is off by
+    default: at a constant rate the loss of the first steps can spike and
+    recover (a `fit` at that rate would go on), and a copy costs the same
+    whether it is masked or not.
+
+    It trains what `fit` trains with Keras's standard step and one Keras
+    optimizer; it refuses (with the reason) a model with its own
+    `train_step`, an optimizer wrapper (`LRMultiplier`, `Mechanic`,
+    `ScheduledMomentum`, `Hypergradient`, a `MultiOptimizer`), a
+    learning-rate-free optimizer and `use_ema=True`, whose copies would not
+    train as `fit` does.
 
     Args:
         model: A compiled Keras model (loss, metrics, optimizer), built or not.
@@ -227,7 +240,7 @@ def sweep(model, x, y=None, *, learning_rates, epochs, batch_size=32, validation
             order for every copy). Defaults to `True`.
         shuffle_seed: Integer seed of the shuffling. Defaults to `0`.
         divergence_threshold: Float > 1, or None for NaN/inf only.
-            Defaults to `4.0`.
+            Defaults to `None`.
         smoothing: Float in [0, 1): the moving average of the divergence
             rule. Defaults to `0.9`.
         memory_limit: Optional int, bytes the copies may hold (default: half
@@ -241,8 +254,9 @@ def sweep(model, x, y=None, *, learning_rates, epochs, batch_size=32, validation
     Raises:
         ValueError: for bad arguments (no learning rates, a rate <= 0, a
             model not compiled, an iterator or generator as data, `y` with a
-            dataset), when the K copies would not fit in memory,
-            or when a layer cannot be vectorized (it is named).
+            dataset), for a model or optimizer the copies cannot train as
+            `fit` does (see above), when the K copies would not fit in
+            memory, or when a layer cannot be vectorized (it is named).
 
     Example:
 
@@ -290,6 +304,7 @@ def sweep(model, x, y=None, *, learning_rates, epochs, batch_size=32, validation
         raise ValueError(
             "sweep needs a compiled model (its loss, metrics and optimizer): call "
             "`model.compile(...)` first.")
+    _check_trains_as_fit(model)
     base_optimizer = innermost_optimizer(model.optimizer)
     if isinstance(keras_private.learning_rate_slot(base_optimizer),
                   keras.optimizers.schedules.LearningRateSchedule) and schedule is None:
@@ -424,6 +439,37 @@ def sweep(model, x, y=None, *, learning_rates, epochs, batch_size=32, validation
 
     return SweepResult(rates, histories, diverged_at, directions, exporter=export,
                        weights=weights_of)
+
+
+def _check_trains_as_fit(model):
+    """Refuses what the copies could not train as `fit` would: each copy's
+    step is Keras's standard one with the innermost optimizer's update."""
+    if keras_private.has_custom_train_step(model):
+        raise ValueError(
+            f"sweep trains each copy with Keras's standard step, but {type(model).__name__} "
+            "overrides `train_step`: the copies would not train as `fit` does. Sweep the "
+            "learning rate with separate `fit` calls (or `keras_lr.tuning`) for this model.")
+    optimizer = model.optimizer
+    if isinstance(optimizer, keras.optimizers.LossScaleOptimizer):
+        optimizer = optimizer.inner_optimizer
+    if isinstance(optimizer, OptimizerWrapper) or isinstance(
+            optimizer, keras.optimizers.MultiOptimizer):
+        raise ValueError(
+            f"sweep trains each copy with one Keras optimizer; the model's "
+            f"{type(optimizer).__name__} (a wrapper of {type(innermost_optimizer(optimizer)).__name__}) "
+            "would be dropped, and the copies would not train as `fit` does. Compile the "
+            "model with the bare optimizer to sweep its learning rate.")
+    if isinstance(optimizer, GlobalStepOptimizer):
+        raise ValueError(
+            f"sweep does not train {type(optimizer).__name__}: a learning-rate-free "
+            "optimizer estimates its own step size (its `learning_rate` is a multiplier "
+            "near 1), and its evaluation point and estimate are not kept per copy. Sweep "
+            "the learning rate of a standard optimizer (SGD, Adam, ...).")
+    if optimizer.use_ema:
+        raise ValueError(
+            "sweep does not keep a moving average of each copy's weights: the model's "
+            "optimizer has `use_ema=True`, so the copies would not end as `fit` ends. "
+            "Compile with `use_ema=False` to sweep the learning rate.")
 
 
 def _initial_weights(model, model_state, seeds, k):

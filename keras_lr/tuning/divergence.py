@@ -65,7 +65,8 @@ class DivergenceStop(keras.callbacks.Callback):
         self._reader.start_epoch()
 
     def on_train_batch_end(self, batch, logs=None):
-        loss, steps = self._reader.read(self.model, batch, logs)
+        loss, steps = self._reader.read(self.model, batch, logs,
+                                        running_mean=self.params is not None)
         if not steps:
             return
         self._steps += steps

@@ -1,5 +1,8 @@
 """`keras_lr.fit_one_cycle`: one-cycle training in one call, sized from `fit`."""
 
+import json
+import os
+
 import keras
 
 from keras_lr import _validation
@@ -9,6 +12,8 @@ from keras_lr._core.learning_rate import innermost_optimizer
 from keras_lr.finder import LRFinderResult
 from keras_lr.finder import find_lr
 from keras_lr.optimizers import LRMultiplier
+from keras_lr.optimizers import Mechanic
+from keras_lr.optimizers._global_step import GlobalStepOptimizer
 from keras_lr.optimizers import ScheduledMomentum
 from keras_lr.schedules import OneCycle
 
@@ -31,8 +36,10 @@ def one_cycle_optimizer(optimizer, schedule, momentum=(0.95, 0.85),
     The optimizer's class and settings are kept (weight decay, clipping,
     `epsilon`, ...); its state is not (it is a new optimizer, as after a
     Keras `compile`). A keras-lr `LRMultiplier` around it is kept (or
-    replaced by `multipliers`); a `LossScaleOptimizer` is left to `compile`
-    (mixed precision wraps the new one again).
+    replaced by `multipliers`), and so is a `Mechanic` (outermost, with its
+    settings); a `LossScaleOptimizer` is left to `compile` (mixed precision
+    wraps the new one again). Any other wrapper is refused, so that nothing
+    the model was compiled with is silently dropped.
 
     Args:
         optimizer: A Keras optimizer (or a keras-lr wrapper of one).
@@ -48,9 +55,11 @@ def one_cycle_optimizer(optimizer, schedule, momentum=(0.95, 0.85),
 
     Raises:
         ValueError: if a wrapper in the chain learns its learning rate
-            (`Hypergradient`).
+            (`Hypergradient`) or cannot be rebuilt, or if `momentum` is
+            given for a learning-rate-free optimizer (Prodigy, ...), whose
+            moments keras-lr does not schedule.
     """
-    kept_multipliers = None
+    kept_multipliers = mechanic = None
     current = optimizer
     while current is not None:
         if getattr(current, "learns_learning_rate", False):
@@ -60,8 +69,24 @@ def one_cycle_optimizer(optimizer, schedule, momentum=(0.95, 0.85),
                 "with the plain optimizer.")
         if isinstance(current, LRMultiplier):
             kept_multipliers = (current.multipliers, current.default_multiplier)
+        elif isinstance(current, Mechanic):
+            mechanic = current.get_config()
+        elif not isinstance(current, (ScheduledMomentum, keras.optimizers.LossScaleOptimizer)) \
+                and getattr(current, "inner_optimizer", None) is not None:
+            raise ValueError(
+                f"fit_one_cycle rebuilds the optimizer around the one-cycle schedule and "
+                f"does not know how to rebuild the {type(current).__name__} around "
+                f"{type(current.inner_optimizer).__name__}. Compile the model with the "
+                "optimizer alone (or an LRMultiplier / Mechanic around it).")
         current = getattr(current, "inner_optimizer", None)
     base = innermost_optimizer(optimizer)
+    if momentum is not None and isinstance(base, GlobalStepOptimizer):
+        raise ValueError(
+            f"fit_one_cycle cycles the momentum (`beta_1`) of the optimizer, but "
+            f"{type(base).__name__} estimates its own step size from its moments, and "
+            "keras-lr does not schedule them. Pass `momentum=None` to keep its own "
+            f"(the one-cycle schedule then scales its learning-rate multiplier). "
+            f"Received: momentum={momentum!r}")
     config = base.get_config()
     config["learning_rate"] = schedule
     new = type(base).from_config(config)
@@ -75,7 +100,39 @@ def one_cycle_optimizer(optimizer, schedule, momentum=(0.95, 0.85),
         if has_momentum or isinstance(getattr(base, "beta_1", None), float):
             new = ScheduledMomentum(new, schedule.momentum_schedule(
                 base_momentum=low, max_momentum=high))
+    if mechanic is not None:
+        # Mechanic learns the scale of the scheduled steps; it stays outermost.
+        options = {k: v for k, v in mechanic.items() if k not in ("optimizer", "name")}
+        new = Mechanic(new, name=mechanic.get("name", "mechanic"), **options)
     return new
+
+
+class _BackedUpChoice:
+    """The range test's answer, kept in the `BackupAndRestore` directory of
+    the run (deleted with it when training ends), so that a resumed
+    `fit_one_cycle(max_lr=None)` continues the same cycle."""
+
+    FILE = "keras_lr_fit_one_cycle.json"
+
+    @classmethod
+    def of(cls, callbacks):
+        """The choice of the run's `BackupAndRestore`, or None without one."""
+        for callback in callbacks or ():
+            if isinstance(callback, keras.callbacks.BackupAndRestore):
+                return cls(callback)
+        return None
+
+    def __init__(self, backup):
+        self.path = os.path.join(os.fspath(backup.backup_dir), self.FILE)
+        self.saved = None
+        if os.path.exists(self.path):
+            with open(self.path) as f:
+                self.saved = json.load(f)
+
+    def save(self, max_lr, div_factor):
+        os.makedirs(os.path.dirname(self.path), exist_ok=True)
+        with open(self.path, "w") as f:
+            json.dump({"max_lr": float(max_lr), "div_factor": float(div_factor)}, f)
 
 
 def _momentum_pair(momentum):
@@ -150,7 +207,10 @@ def fit_one_cycle(model, x=None, y=None, *, epochs, max_lr=None, batch_size=None
         max_lr: The peak learning rate: a float; or an `LRFinderResult`
             (peak `suggest_range()[1]`, start `suggest_range()[0]`: the same
             cycle as `result.one_cycle(...)`); or `None` (the default) to run
-            `keras_lr.find_lr` on the training data first.
+            `keras_lr.find_lr` on the training data first. With a
+            `BackupAndRestore` in `callbacks`, its answer is kept in the
+            backup directory, and a resumed call continues that cycle
+            instead of testing the fresh weights again.
         batch_size: Integer, with array data. Defaults to `32` (Keras's).
         steps_per_epoch: Optional integer, as for `fit`; required for a
             generator or a dataset of unknown cardinality.
@@ -220,9 +280,22 @@ def fit_one_cycle(model, x=None, y=None, *, epochs, max_lr=None, batch_size=None
     steps = steps_per_epoch_of(
         x, y, batch_size=batch_size, steps_per_epoch=steps_per_epoch,
         validation_split=validation_split, sample_weight=fit_kwargs.get("sample_weight"))
-    max_lr, div_factor, result = _resolve_max_lr(
-        max_lr, div_factor, model, x, y, batch_size, validation_split,
-        find_lr_kwargs, 0 if verbose == 0 else 1)
+    chosen = _BackedUpChoice.of(callbacks) if max_lr is None else None
+    if chosen is not None and chosen.saved is not None:
+        # A resumed run: the cycle of the interrupted one, not a new range
+        # test on the fresh weights (BackupAndRestore loads the old ones).
+        max_lr, div_factor = chosen.saved["max_lr"], chosen.saved["div_factor"]
+        result = None
+        if verbose != 0:
+            keras_private.print_msg(
+                f"fit_one_cycle: resuming the cycle of the interrupted run "
+                f"(max_lr={max_lr:.3g}, from {chosen.path}).")
+    else:
+        max_lr, div_factor, result = _resolve_max_lr(
+            max_lr, div_factor, model, x, y, batch_size, validation_split,
+            find_lr_kwargs, 0 if verbose == 0 else 1)
+        if chosen is not None:
+            chosen.save(max_lr, div_factor)
     try:
         schedule = OneCycle(max_lr, epochs * steps, pct_start=pct_start,
                             div_factor=div_factor, final_div_factor=final_div_factor)

@@ -89,9 +89,17 @@ def fine_tune(model, x=None, y=None, *, backbone, epochs, freeze_epochs=1, base_
 
     Each phase compiles the model again with a new optimizer of the class
     and settings it was compiled with (the Keras way after a change of
-    `trainable`). A backbone called with `training=False` keeps its batch
-    normalization in inference mode in both phases, as Keras's
-    transfer-learning guide recommends.
+    `trainable`).
+
+    **Batch normalization.** The backbone's `BatchNormalization` layers stay
+    in inference mode in both phases, as Keras's transfer-learning guide
+    recommends: their moving statistics (learnt on the pretraining data)
+    and their scale and offset do not change. fine_tune makes them
+    non-trainable for the unfrozen phase and leaves them so afterwards (set
+    `layer.trainable = True` and compile again to train them later). Calling
+    the backbone with `training=False` is not enough on Keras 3.15, which
+    runs a trainable nested model's batch normalization in training mode
+    anyway.
 
     Args:
         model: A compiled `keras.Model` with `backbone` inside.
@@ -181,6 +189,12 @@ def fine_tune(model, x=None, y=None, *, backbone, epochs, freeze_epochs=1, base_
             peak = _peak(model, x, y, base_lr, find_lr_kwargs, batch_size,
                          validation_split, verbose)
         backbone.trainable = True
+        # Inference mode for the backbone's batch normalization, on every
+        # Keras: `training=False` at the call is not enough on Keras 3.15,
+        # where a nested model that is trainable runs BatchNormalization in
+        # training mode anyway (fixed on Keras master, PR #23364). A
+        # non-trainable BatchNormalization always runs in inference mode.
+        _freeze_batchnorm(backbone)
     except BaseException:
         backbone.trainable = was_trainable
         raise
@@ -191,6 +205,17 @@ def fine_tune(model, x=None, y=None, *, backbone, epochs, freeze_epochs=1, base_
         model, x, y, epochs=epochs, max_lr=high, pct_start=pct_start,
         div_factor=div_factor, multipliers=multipliers, **common)
     return frozen_history, history
+
+
+def _freeze_batchnorm(backbone):
+    """Makes every `BatchNormalization` layer inside `backbone` non-trainable
+    (inference mode: its moving statistics and its scale and offset stay);
+    returns them."""
+    layers = [layer for layer in [backbone, *keras_private.flatten_layers(backbone)]
+              if isinstance(layer, keras.layers.BatchNormalization)]
+    for layer in layers:
+        layer.trainable = False
+    return layers
 
 
 def _peak(model, x, y, base_lr, find_lr_kwargs, batch_size, validation_split, verbose):
