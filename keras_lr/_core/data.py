@@ -46,9 +46,11 @@ def steps_per_epoch_of(x, y=None, *, batch_size=None, steps_per_epoch=None,
     _validation.require_number("validation_split", validation_split, minimum=0,
                                maximum=1, max_inclusive=False)
     unknown = ValueError(
-        "Cannot tell how many steps an epoch has (a generator, or a dataset of "
-        "unknown or infinite cardinality): pass `steps_per_epoch`.")
-    if x is None or _is_generator(x):
+        "Cannot tell how many steps an epoch has: argument `x` is a generator, or a "
+        "dataset of unknown or infinite cardinality. Pass `steps_per_epoch`.")
+    if x is None:
+        raise ValueError("Argument `x` is required: the training data, as for `fit`.")
+    if _is_generator(x):
         raise unknown
     steps = keras_private.epoch_batches(
         x, y, sample_weight, batch_size=batch_size, validation_split=validation_split)

@@ -70,6 +70,7 @@ class ScheduleFreeEval(keras.callbacks.Callback):
 
     def __init__(self, batchnorm_data=None, batchnorm_batches=50, batch_size=32):
         super().__init__()
+        _check_batchnorm_data(batchnorm_data)
         self.batchnorm_data = batchnorm_data
         self.batchnorm_batches = _validation.require_int(
             "batchnorm_batches", batchnorm_batches, minimum=1)
@@ -117,6 +118,26 @@ class ScheduleFreeEval(keras.callbacks.Callback):
     def get_config(self):
         # The data is not serialized.
         return {"batchnorm_batches": self.batchnorm_batches, "batch_size": self.batch_size}
+
+
+def _check_batchnorm_data(data):
+    """`None`, inputs with a batch axis (an array, a tensor, a tuple whose
+    first item is one), or an iterable of batches; not a scalar or text
+    (checked when the callback is made, not at the first evaluation)."""
+    if data is None:
+        return
+    first = data[0] if isinstance(data, tuple) and data else data
+    if isinstance(first, (str, bytes, int, float, bool)) or (
+            hasattr(first, "shape") and len(getattr(first, "shape", ())) == 0):
+        raise ValueError(
+            "Argument `batchnorm_data` must be training inputs (an array, or a tuple "
+            "`(x, ...)`) or an iterable of batches (a dataset). Received: "
+            f"batchnorm_data={data!r}")
+    if not hasattr(first, "shape") and not hasattr(first, "__iter__"):
+        raise ValueError(
+            "Argument `batchnorm_data` must be training inputs (an array, or a tuple "
+            "`(x, ...)`) or an iterable of batches (a dataset). Received: "
+            f"batchnorm_data of type {type(data).__name__}")
 
 
 def _batchnorm_layers(model):

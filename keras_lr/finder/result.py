@@ -11,7 +11,7 @@ from keras_lr import _validation
 from keras_lr._core.batch_loss import BiasCorrectedAverage
 from keras_lr.finder import suggestions as _suggestions
 
-__all__ = ["LRFinderResult", "smooth", "suggestion_method"]
+__all__ = ["LRFinderResult", "STOP_REASONS", "smooth", "suggestion_method"]
 
 
 def smooth(losses, beta):
@@ -26,6 +26,20 @@ def smooth(losses, beta):
     return out
 
 
+# Why a sweep ended: each value, what it means. `summary()` and the finder's
+# warnings use them; docs/lr_finder.md lists them.
+STOP_REASONS = {
+    "completed": "the sweep ran all its steps without diverging",
+    "diverged": "the smoothed loss rose above `diverge_threshold` times its best",
+    "nan": "the loss became NaN or infinite",
+    "nan_weights": "the weights became NaN or infinite while the loss was finite "
+                   "(a bad row in the data)",
+    "data": "the data ran out before `num_steps`",
+    "no data": "the data gave no batch",
+    "mixed": "the repeated sweeps ended for different reasons (see `runs`)",
+}
+
+
 class LRFinderResult:
     """Learning rates and losses of a range test, with suggestions and a plot.
 
@@ -38,9 +52,12 @@ class LRFinderResult:
             (`smoothing` beta) the suggestions and the divergence stop use.
         validation_losses: NumPy array or None, the validation loss after
             each step when `validation_data` was given.
-        stop_reason: String: `"completed"`, `"diverged"` (smoothed loss above
-            `diverge_threshold` times the best) or `"nan"`, or `"data"` (the
-            data ran out).
+        stop_reason: String, why the sweep ended (`STOP_REASONS`):
+            `"completed"`, `"diverged"` (smoothed loss above
+            `diverge_threshold` times the best), `"nan"` (a NaN or infinite
+            loss), `"nan_weights"` (NaN or infinite weights behind a finite
+            loss), `"data"` (the data ran out), `"no data"` or, for repeats
+            that ended differently, `"mixed"`.
         config: Dict of the sweep's settings.
         runs: Tuple of per-run results when `repeats > 1`, else empty.
 
@@ -57,17 +74,23 @@ class LRFinderResult:
     def __init__(self, learning_rates, losses, smoothed_losses=None,
                  validation_losses=None, stop_reason="completed", config=None,
                  runs=()):
-        self.learning_rates = np.asarray(learning_rates, dtype="float64")
-        self.losses = np.asarray(losses, dtype="float64")
+        self.learning_rates = _suggestions.curve_array("learning_rates", learning_rates)
+        self.losses = _suggestions.curve_array("losses", losses)
         self.config = dict(config or {})
         if smoothed_losses is None:
             smoothed_losses = smooth(self.losses, self.config.get("smoothing", 0.0))
-        self.smoothed_losses = np.asarray(smoothed_losses, dtype="float64")
+        self.smoothed_losses = _suggestions.curve_array("smoothed_losses", smoothed_losses)
         self.validation_losses = (
             None if validation_losses is None
-            else np.asarray(validation_losses, dtype="float64")
-        )
-        self.stop_reason = stop_reason
+            else _suggestions.curve_array("validation_losses", validation_losses))
+        for name in ("losses", "smoothed_losses", "validation_losses"):
+            values = getattr(self, name)
+            if values is not None and len(values) != len(self.learning_rates):
+                raise ValueError(
+                    f"Argument `{name}` must have one value per learning rate "
+                    f"({len(self.learning_rates)}). Received {len(values)} values")
+        self.stop_reason = _validation.require_one_of(
+            "stop_reason", stop_reason, tuple(STOP_REASONS))
         self.runs = tuple(runs)
 
     def __len__(self):

@@ -8,7 +8,8 @@ curve that gives no reliable answer raises `UnreliableCurveError` (a
 
 import numpy as np
 
-__all__ = ["UnreliableCurveError", "clean_curve", "minimum", "slide", "steep", "valley"]
+__all__ = ["UnreliableCurveError", "clean_curve", "curve_array", "minimum", "slide", "steep",
+           "valley"]
 
 MIN_POINTS = 10
 # The default of `LRFinderResult.suggestion`: the only method within half a
@@ -37,12 +38,12 @@ def clean_curve(learning_rates, losses, skip_start=0, skip_end=0):
         UnreliableCurveError: if fewer than 10 finite points remain, or if the
             loss does not decrease over the sweep.
     """
-    lrs = np.asarray(learning_rates, dtype="float64")
-    losses = np.asarray(losses, dtype="float64")
+    lrs = curve_array("learning_rates", learning_rates)
+    losses = curve_array("losses", losses)
     if lrs.shape != losses.shape or lrs.ndim != 1:
         raise ValueError(
-            "`learning_rates` and `losses` must be 1-D and of the same length. "
-            f"Received shapes {lrs.shape} and {losses.shape}"
+            "Arguments `learning_rates` and `losses` must be 1-D and of the same "
+            f"length. Received shapes {lrs.shape} and {losses.shape}"
         )
     finite = np.isfinite(losses) & np.isfinite(lrs) & (lrs > 0)
     if not finite.any():
@@ -73,6 +74,21 @@ def clean_curve(learning_rates, losses, skip_start=0, skip_end=0):
             "can learn from the data."
         )
     return lrs, losses
+
+
+def curve_array(name, values):
+    """`values` as a 1-D float64 array, or a clear error naming `name`."""
+    try:
+        array = np.asarray(values, dtype="float64")
+    except (TypeError, ValueError):
+        raise ValueError(
+            f"Argument `{name}` must be a 1-D sequence of numbers. "
+            f"Received: {name}={values!r}") from None
+    if array.ndim != 1:
+        raise ValueError(
+            f"Argument `{name}` must be a 1-D sequence of numbers. Received an "
+            f"array of shape {array.shape}")
+    return array
 
 
 def minimum(learning_rates, losses):

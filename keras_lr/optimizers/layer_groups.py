@@ -153,6 +153,10 @@ def layerwise_decay(model, decay, blocks=None):
                 f"Argument `blocks` matches no layer name: {blocks!r}. Layer "
                 f"names: {[layer.name for layer in _all_layers(model)]}")
         blocks = found
+    if not isinstance(blocks, (list, tuple)):
+        raise TypeError(
+            "Argument `blocks` must be a list of layers or layer names, a regular "
+            f"expression, or None. Received: blocks={blocks!r}")
     groups = _resolve_groups(model, [[block] for block in blocks], "blocks")
     count = len(groups)
     block_of = {}

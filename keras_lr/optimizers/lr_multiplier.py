@@ -240,6 +240,20 @@ class LRMultiplier(OptimizerWrapper):
                 f"{layer_names(variables, tree_owners)}", stacklevel=2)
         return {path: value for path, (_, value) in selected.items()}
 
+    def check_keys(self, model):
+        """Raises now what the first training step would: keys that select
+        no trainable variable of the built `model` (its whole layer tree).
+
+        Raises:
+            ValueError: naming the unused keys, the layer names and the
+                variable paths.
+        """
+        tree_owners = layer_tree_owners(model)
+        variables = model.trainable_variables
+        unused = self._unused_keys(self._select(v, tree_owners)[0] for v in variables)
+        if unused:
+            raise _unused_keys_error(unused, variables, tree_owners)
+
     def _unused_keys(self, used):
         used = set(used)
         return [key for key, _, _ in self._rules if key not in used]
@@ -272,13 +286,7 @@ class LRMultiplier(OptimizerWrapper):
                 " (The optimizer was built outside `fit`, so the names of "
                 "nested models, which Keras 3 leaves out of variable paths, "
                 "were not available: let `fit` build it.)")
-            raise ValueError(
-                f"Argument `multipliers` has keys that select no trainable "
-                f"variable: {unused}. A key selects a variable when it equals "
-                "the name of a layer that owns it, or when "
-                "`re.fullmatch(key, variable.path)` matches. Layer names: "
-                f"{layer_names(variables, tree_owners)}. Variable paths: "
-                f"{[v.path for v in variables]}{hint}")
+            raise _unused_keys_error(unused, variables, tree_owners, hint)
         # Floats stay Python floats; a schedule is read from its step variable.
         value_of = {id(s): v for s, v in zip(self._schedules, self._schedule_values)}
         table = tuple(value_of.get(id(value), value) for _, value in selected)
@@ -319,3 +327,13 @@ class LRMultiplier(OptimizerWrapper):
 
 def _is_one(multiplier):
     return isinstance(multiplier, float) and multiplier == 1
+
+
+def _unused_keys_error(unused, variables, tree_owners, hint=""):
+    return ValueError(
+        f"Argument `multipliers` has keys that select no trainable "
+        f"variable: {unused}. A key selects a variable when it equals "
+        "the name of a layer that owns it, or when "
+        "`re.fullmatch(key, variable.path)` matches. Layer names: "
+        f"{layer_names(variables, tree_owners)}. Variable paths: "
+        f"{[v.path for v in variables]}{hint}")

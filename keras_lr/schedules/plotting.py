@@ -2,6 +2,7 @@
 
 import numbers
 
+import keras
 import numpy as np
 from keras import ops
 
@@ -94,6 +95,11 @@ def plot_schedule(schedule, total_steps, ax=None, momentum=None, log_scale=False
     Save it with `ax.figure.savefig("one_cycle.png")`.
     """
     total_steps = _validation.require_int("total_steps", total_steps, minimum=1)
+    _validation.require_bool("log_scale", log_scale)
+    if momentum is not None:
+        _validation.require_type(
+            "momentum", momentum, keras.optimizers.schedules.LearningRateSchedule,
+            "None or a schedule of the momentum (e.g. `OneCycle.momentum_schedule()`)")
     plt = _optional.import_optional("matplotlib.pyplot", "keras_lr.plot_schedule")
     steps = np.arange(total_steps)
     values = schedule_values(schedule, steps)

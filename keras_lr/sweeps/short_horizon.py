@@ -1,9 +1,12 @@
 """`short_horizon_grid`: a finder that trains K learning rates briefly, in
 one sweep, and picks the best."""
 
+import keras
 import numpy as np
 
 from keras_lr import _validation
+from keras_lr._core import keras_private
+from keras_lr.sweeps import training
 from keras_lr.sweeps.training import sweep
 
 __all__ = ["DEFAULT_GRID", "short_horizon_grid"]
@@ -57,6 +60,17 @@ def short_horizon_grid(model, x, y, *, learning_rates=DEFAULT_GRID, num_steps=30
     """
     num_steps = _validation.require_int("num_steps", num_steps, minimum=1)
     batch_size = _validation.require_int("batch_size", batch_size, minimum=1)
+    _validation.require_type("model", model, keras.Model, "a compiled `keras.Model`")
+    training._validate_rates(learning_rates)
+    if x is None or y is None:
+        raise ValueError("Arguments `x` and `y` are required: the grid trains on arrays.")
+    training._check_arrays({"x": x, "y": y})
+    _check_metric(model, metric)
+    if validation_data is not None and (
+            not isinstance(validation_data, (list, tuple)) or len(validation_data) not in (2, 3)):
+        raise ValueError(
+            "Argument `validation_data` must be `(x_val, y_val)` or `(x_val, y_val, "
+            f"sample_weight)`. Received: validation_data={validation_data!r}")
     if validation_data is None:
         _validation.require_number("validation_fraction", validation_fraction, minimum=0,
                                    maximum=1, min_inclusive=False, max_inclusive=False)
@@ -72,3 +86,22 @@ def short_horizon_grid(model, x, y, *, learning_rates=DEFAULT_GRID, num_steps=30
                    batch_size=batch_size, validation_data=validation_data,
                    verbose=verbose, **sweep_kwargs)
     return result.best(metric), result
+
+
+def _check_metric(model, metric):
+    """`metric` must be a key the sweep's histories will have: `loss`, a
+    compiled metric's name, or one of those with `val_` (checked before
+    the grid trains, not after)."""
+    if not isinstance(metric, str):
+        raise TypeError(f"Argument `metric` must be a string. Received: metric={metric!r}")
+    config = keras_private.compile_arguments(model) or {}
+    metrics = config.get("metrics")
+    if metrics is not None and not isinstance(metrics, (list, tuple)):
+        return  # a dict of per-output metrics: its names are Keras's to make
+    names = ["loss"] + [m if isinstance(m, str) else getattr(m, "name", None)
+                        for m in metrics or []]
+    known = [n for n in names if n] + [f"val_{n}" for n in names if n]
+    if metric not in known:
+        raise ValueError(
+            f"Argument `metric` must be a key of the sweep's histories: one of {known}. "
+            f"Received: metric={metric!r}")

@@ -35,6 +35,10 @@ class _ScaledSchedule(keras.optimizers.schedules.LearningRateSchedule):
 
 
 def _validate_rates(learning_rates):
+    if isinstance(learning_rates, (str, bytes)):
+        raise TypeError(
+            "Argument `learning_rates` must be a list of floats > 0. "
+            f"Received: learning_rates={learning_rates!r}")
     try:
         rates = [float(lr) for lr in learning_rates]
     except TypeError:
@@ -67,10 +71,30 @@ def _check_linear(schedule):
     return one
 
 
+def _check_arrays(arrays):
+    """Arrays (or lists / dicts of them) with one shared first dimension;
+    `None` entries are skipped."""
+    lengths = {}
+    for name, data in arrays.items():
+        if data is None:
+            continue
+        for leaf in keras.tree.flatten(data):
+            shape = np.shape(leaf) if not isinstance(leaf, (str, bytes)) else ()
+            if len(shape) == 0:
+                raise ValueError(
+                    f"Argument `{name}` must be an array with a batch axis (or a list or "
+                    f"dict of them). Received: {name}={leaf!r}")
+            lengths.setdefault(name, int(shape[0]))
+    if len(set(lengths.values())) > 1:
+        raise ValueError(
+            "Arguments " + ", ".join(f"`{n}`" for n in lengths) + " must have the same "
+            f"number of samples. Received: {lengths}")
+
+
 def _is_batched(data):
     """Whether `data` gives batches itself (a `tf.data.Dataset`, a PyTorch
     `DataLoader`, any re-iterable object) instead of being arrays."""
-    if data is None or isinstance(data, (list, tuple, dict, np.ndarray)):
+    if data is None or isinstance(data, (list, tuple, dict, np.ndarray, str, bytes)):
         return False
     if keras.ops.is_tensor(data) or hasattr(data, "__array__"):
         return False
@@ -158,6 +182,11 @@ def estimate_memory(model, num_rates, optimizer=None):
     Returns:
         The estimate in bytes (int).
     """
+    _validation.require_type("model", model, keras.Model, "a built `keras.Model`")
+    num_rates = _validation.require_int("num_rates", num_rates, minimum=1)
+    if optimizer is not None:
+        _validation.require_type("optimizer", optimizer, keras.optimizers.Optimizer,
+                                 "None or a built Keras optimizer")
     optimizer = optimizer or model.optimizer
     per_copy = (_nbytes(model.trainable_variables) + _nbytes(model.non_trainable_variables)
                 + (_nbytes(optimizer.variables) if optimizer is not None else 0)
@@ -265,20 +294,33 @@ def sweep(model, x, y=None, *, learning_rates, epochs, batch_size=32, validation
     >>> result.best()  # doctest: +SKIP
     >>> best_model = result.export()  # doctest: +SKIP
     """
+    _validation.require_type("model", model, keras.Model, "a compiled `keras.Model`")
     rates = _validate_rates(learning_rates)
     epochs = _validation.require_int("epochs", epochs, minimum=1)
     batch_size = _validation.require_int("batch_size", batch_size, minimum=1)
     shuffle = _validation.require_bool("shuffle", shuffle)
+    _validation.require_int("shuffle_seed", shuffle_seed, minimum=0)
     verbose = _validation.require_one_of("verbose", verbose, (0, 1))
     if divergence_threshold is not None:
         _validation.require_number("divergence_threshold", divergence_threshold, minimum=1,
                                    min_inclusive=False)
     _validation.require_number("smoothing", smoothing, minimum=0, maximum=1,
                                max_inclusive=False)
-    if seeds is not None and len(seeds) != len(rates):
-        raise ValueError(
-            "Argument `seeds` must have one seed per learning rate "
-            f"({len(rates)}). Received: seeds={seeds!r}")
+    if memory_limit is not None:
+        _validation.require_int("memory_limit", memory_limit, minimum=1)
+    if schedule is not None and not callable(schedule):
+        raise TypeError(
+            "Argument `schedule` must be a function of the learning rate giving the "
+            f"schedule (e.g. `lambda lr: OneCycle(lr, 1000)`). Received: schedule={schedule!r}")
+    if seeds is not None:
+        if not isinstance(seeds, (list, tuple)) or len(seeds) != len(rates):
+            raise ValueError(
+                "Argument `seeds` must have one seed per learning rate "
+                f"({len(rates)}). Received: seeds={seeds!r}")
+        for seed in seeds:
+            _validation.require_int("seeds", seed, minimum=0)
+    if x is None:
+        raise ValueError("Argument `x` is required: the training data.")
     if _is_batched(x):
         _check_batched("x", x)
         for name, value in (("y", y), ("sample_weight", sample_weight)):
@@ -290,6 +332,8 @@ def sweep(model, x, y=None, *, learning_rates, epochs, batch_size=32, validation
     elif y is None:
         raise ValueError("Argument `y` is required: sweep trains on arrays `x`, `y`, or "
                          "on a dataset `x` of `(x, y)` batches.")
+    else:
+        _check_arrays({"x": x, "y": y, "sample_weight": sample_weight})
     if validation_data is not None:
         if _is_batched(validation_data):
             _check_batched("validation_data", validation_data)
@@ -299,6 +343,9 @@ def sweep(model, x, y=None, *, learning_rates, epochs, batch_size=32, validation
                 "Argument `validation_data` must be `(x_val, y_val)`, `(x_val, y_val, "
                 "sample_weight)` or a dataset of such batches. Received: "
                 f"validation_data={validation_data!r}")
+        else:
+            _check_arrays(dict(zip(("validation_data[0]", "validation_data[1]",
+                                    "validation_data[2]"), validation_data)))
     config = keras_private.compile_arguments(model)
     if config is None:
         raise ValueError(

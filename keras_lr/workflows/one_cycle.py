@@ -17,7 +17,7 @@ from keras_lr.optimizers._global_step import GlobalStepOptimizer
 from keras_lr.optimizers import ScheduledMomentum
 from keras_lr.schedules import OneCycle
 
-__all__ = ["fit_one_cycle", "one_cycle_optimizer", "steps_per_epoch_of"]
+__all__ = ["check_fit_arguments", "fit_one_cycle", "one_cycle_optimizer", "steps_per_epoch_of"]
 
 # fastai's `fit_one_cycle` defaults (PyTorch's `OneCycleLR`: 0.3 and 1e4).
 # fastai's final rate is `lr_max / 1e5`; `final_div_factor` divides the
@@ -59,6 +59,16 @@ def one_cycle_optimizer(optimizer, schedule, momentum=(0.95, 0.85),
             given for a learning-rate-free optimizer (Prodigy, ...), whose
             moments keras-lr does not schedule.
     """
+    _validation.require_type("optimizer", optimizer, keras.optimizers.Optimizer,
+                             "a Keras optimizer instance (the model's `optimizer`)")
+    _validation.require_type("schedule", schedule,
+                             keras.optimizers.schedules.LearningRateSchedule,
+                             "a learning-rate schedule (e.g. a `OneCycle`)")
+    if momentum is not None:
+        _momentum_pair(momentum)
+    if multipliers is not None:
+        _validation.require_type("multipliers", multipliers, dict,
+                                 "None or a dict of per-layer multipliers")
     kept_multipliers = mechanic = None
     current = optimizer
     while current is not None:
@@ -133,6 +143,22 @@ class _BackedUpChoice:
         os.makedirs(os.path.dirname(self.path), exist_ok=True)
         with open(self.path, "w") as f:
             json.dump({"max_lr": float(max_lr), "div_factor": float(div_factor)}, f)
+
+
+def check_fit_arguments(callbacks, verbose, multipliers=None):
+    """The arguments a workflow passes on to `fit` or an `LRMultiplier`,
+    checked before the range test (minutes before `fit` would check them)."""
+    if callbacks is not None and (not isinstance(callbacks, (list, tuple)) or not all(
+            isinstance(c, keras.callbacks.Callback) for c in callbacks)):
+        raise ValueError(
+            "Argument `callbacks` must be a list of `keras.callbacks.Callback`s. "
+            f"Received: callbacks={callbacks!r}")
+    _validation.require_one_of("verbose", verbose, ("auto", 0, 1, 2))
+    if multipliers is not None and not isinstance(multipliers, dict):
+        raise TypeError(
+            "Argument `multipliers` must be a dict of per-layer learning-rate "
+            "multipliers (e.g. from `keras_lr.optimizers.discriminative`). "
+            f"Received: multipliers={multipliers!r}")
 
 
 def _momentum_pair(momentum):
@@ -267,8 +293,12 @@ def fit_one_cycle(model, x=None, y=None, *, epochs, max_lr=None, batch_size=None
             "fit_one_cycle needs a compiled model: call `model.compile(optimizer, "
             "loss, metrics)` first (the optimizer's class and settings are kept).")
     epochs = _validation.require_int("epochs", epochs, minimum=1)
+    # Everything is checked before any training (the range test).
     if momentum is not None:
-        _momentum_pair(momentum)  # before any training (the range test)
+        _momentum_pair(momentum)
+    check_fit_arguments(callbacks, verbose, multipliers)
+    if multipliers is not None and model.built:
+        LRMultiplier(keras.optimizers.SGD(), multipliers).check_keys(model)
     if fit_kwargs.get("initial_epoch", 0):
         raise ValueError(
             "fit_one_cycle runs the whole cycle from the optimizer's step 0; "

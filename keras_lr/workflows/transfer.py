@@ -8,12 +8,14 @@ from keras_lr.finder import LRFinderResult
 from keras_lr.optimizers import discriminative
 from keras_lr.optimizers.layer_groups import split_layers
 from keras_lr.optimizers.layer_groups import weighted_layers
+from keras_lr.workflows.one_cycle import check_fit_arguments
 from keras_lr.workflows.one_cycle import fit_one_cycle
 
 __all__ = ["backbone_groups", "fine_tune"]
 
 
 def _find_backbone(model, backbone):
+    _validation.require_type("model", model, keras.Model, "a built `keras.Model`")
     if isinstance(backbone, str):
         for layer in [model, *keras_private.flatten_layers(model)]:
             if layer.name == backbone:
@@ -159,13 +161,18 @@ def fine_tune(model, x=None, y=None, *, backbone, epochs, freeze_epochs=1, base_
     epochs = _validation.require_int("epochs", epochs, minimum=1)
     freeze_epochs = _validation.require_int("freeze_epochs", freeze_epochs, minimum=0)
     lr_mult = _validation.require_number("lr_mult", lr_mult, minimum=1)
+    # Checked before the first phase, not minutes later when the second starts.
+    _validation.require_number("pct_start", pct_start, minimum=0, maximum=1,
+                               min_inclusive=False, max_inclusive=False)
+    _validation.require_positive("div_factor", div_factor)
+    check_fit_arguments(callbacks, verbose)
     groups = _validation.require_int("groups", groups, minimum=2)
     backbone = _find_backbone(model, backbone)
     if any(isinstance(c, keras.callbacks.BackupAndRestore) for c in callbacks or ()):
         raise ValueError(
-            "fine_tune runs two compiled phases, which one BackupAndRestore "
-            "backup cannot span. Run the phases yourself with "
-            "`keras_lr.fit_one_cycle` and a BackupAndRestore each.")
+            "Argument `callbacks` must not hold a BackupAndRestore: fine_tune runs "
+            "two compiled phases, which one backup cannot span. Run the phases "
+            "yourself with `keras_lr.fit_one_cycle` and a BackupAndRestore each.")
     if base_lr is not None and not isinstance(base_lr, LRFinderResult):
         base_lr = _validation.require_positive("base_lr", base_lr)
     if not model.built:

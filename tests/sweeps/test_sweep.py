@@ -82,7 +82,7 @@ def test_a_diverging_copy_stops_while_the_others_match(fresh_session, data):
     (x, y), validation = data
     rates = [0.03, 50.0, 0.3]
     result = keras_lr.sweep(_mlp(), x, y, learning_rates=rates, epochs=EPOCHS, shuffle=False,
-                            validation_data=validation, verbose=0)
+                            validation_data=validation, verbose=0, divergence_threshold=4.0)
     assert result.diverged_at[1] is not None and result.diverged_at[0] is None
     assert np.isnan(result.histories[1]["loss"][-1])
     assert all(np.isfinite(w).all() for w in result.weights(1))  # its last healthy step
@@ -90,6 +90,38 @@ def test_a_diverging_copy_stops_while_the_others_match(fresh_session, data):
         reference, history = _fit(_mlp, rates[k], data)
         _assert_copy_is_fit(result, k, reference, history)
     assert result.best() == 0.3
+
+
+def test_by_default_a_copy_whose_loss_spikes_and_recovers_trains_as_fit(fresh_session, data):
+    # Adam at 1.0 on this MLP: the loss jumps to many times its first value
+    # in the first steps and falls back (epoch 2: 2.7). The threshold rule
+    # (once the default) masked the copy at step 1; a `fit` at that rate
+    # goes on (issue 24).
+    (x, y), validation = data
+    make = lambda: _mlp(keras.optimizers.Adam())  # noqa: E731
+    rates = [1e-3, 1.0]
+    result = keras_lr.sweep(make(), x, y, learning_rates=rates, epochs=EPOCHS, shuffle=False,
+                            validation_data=validation, verbose=0)
+    assert result.diverged_at == [None, None]
+    with_rule = keras_lr.sweep(make(), x, y, learning_rates=rates, epochs=1, shuffle=False,
+                               verbose=0, divergence_threshold=4.0)
+    assert with_rule.diverged_at[1] is not None  # what the rule would have done
+    for k in (0, 1):
+        reference, history = _fit(make, rates[k], data)
+        _assert_copy_is_fit(result, k, reference, history, rtol=1e-4)
+
+
+def test_a_copy_with_non_finite_gradients_stops_at_a_finite_loss(fresh_session, data):
+    # One inf row: oneDNN's ReLU maps it to 0 on some CPUs, so the loss can
+    # stay finite while the gradients (and a fit's weights) turn NaN.
+    (x, y), _ = data
+    x = x.copy()
+    x[5] = np.inf
+    result = keras_lr.sweep(_mlp(), x, y, learning_rates=[0.01, 0.1], epochs=1,
+                            shuffle=False, verbose=0)
+    assert result.diverged_at == [0, 0]  # the first batch holds the row
+    for k in (0, 1):
+        assert all(np.isfinite(w).all() for w in result.weights(k))
 
 
 def test_negative_losses_do_not_count_as_divergence(fresh_session, data):

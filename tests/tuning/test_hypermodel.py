@@ -138,6 +138,7 @@ def test_a_diverging_trial_is_stopped_within_its_first_steps(data):
 def test_divergence_stop_reads_batch_losses_not_the_running_mean():
     # The running mean of [1, 1, 1, 9] is 3 (< 4 x 1), the last batch's loss 9.
     stop = DivergenceStop(factor=4.0, verbose=0)
+    stop.set_params({"epochs": 1, "steps": 6, "verbose": 0})  # as `fit` sets them
     stop.on_train_begin()
     stop.on_epoch_begin(0)
     for batch, mean in enumerate([1.0, 1.0, 1.0]):
