@@ -179,16 +179,21 @@ class LRController(keras.callbacks.Callback):
         sub-optimizer's under a `MultiOptimizer`)."""
         return self.learning_rate.current(self.model)
 
-    def _multiply(self, factor, min_lr=0.0, max_lr=np.inf, above=None):
+    def _multiply(self, factor, min_lr=0.0, max_lr=np.inf, above=None, min_change=None):
         """Scales every learning rate by `factor`, keeping it in the bounds
-        (with `above`, only the rates above it: Keras's plateau rule).
+        (with `above`, only the rates above it: Keras's plateau rule; with
+        `min_change`, only those that change by more: PyTorch's `eps`).
 
         Returns `(old_lr, new_lr)` of the first one scaled, at the current
         step, or None when `above` left them all alone.
         """
         changed = None
         for _, learning_rate in self._learning_rates():
-            if above is not None and not learning_rate.current(self.model) > above:
+            current = learning_rate.current(self.model)
+            if above is not None and not current > above:
+                continue
+            if min_change is not None and not (
+                    current - min(max(current * factor, min_lr), max_lr) > min_change):
                 continue
             result = learning_rate.multiply(self.model, factor, min_lr, max_lr)
             changed = changed or result

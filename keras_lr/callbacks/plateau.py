@@ -13,6 +13,9 @@ from keras_lr.callbacks._control import validate_mode
 
 __all__ = ["ReduceLROnPlateau"]
 
+# PyTorch's `eps` of `ReduceLROnPlateau`: the smallest change applied.
+TORCH_EPS = 1e-8
+
 
 @keras.saving.register_keras_serializable(package="keras_lr")
 class ReduceLROnPlateau(SmoothedLRController):
@@ -48,7 +51,9 @@ class ReduceLROnPlateau(SmoothedLRController):
     `torch.optim.lr_scheduler.ReduceLROnPlateau` instead: the bad-check
     count is updated first, cooldown then zeroes it, and the LR is reduced
     when `num_bad_epochs > patience` (one check later than Keras for the
-    same `patience`).
+    same `patience`), unless that would change it by 1e-8 or less
+    (PyTorch's `eps`); the cooldown starts either way. PyTorch's scenarios
+    run against PyTorch itself in `tests/peers/`.
 
     A NaN or infinite value is skipped (Keras counts it as "not improved");
     add `DivergenceGuard` to act on it.
@@ -219,10 +224,18 @@ class ReduceLROnPlateau(SmoothedLRController):
             self._best_weights = self.model.get_weights()
 
     def _reduce(self):
-        # As Keras: each rate above `min_lr` is reduced (every sub-optimizer
-        # of a MultiOptimizer on its own); none above it, nothing happens.
-        changed = self._multiply(self.factor, min_lr=self.min_lr,
-                                 above=float(np.float32(self.min_lr)))
+        if self.patience_rule == "torch":
+            # As PyTorch: a rate is reduced when that changes it by more than
+            # `eps` (1e-8); the cooldown starts and the count restarts anyway.
+            changed = self._multiply(self.factor, min_lr=self.min_lr, min_change=TORCH_EPS)
+            self.cooldown_counter = self.cooldown
+            self.wait = 0
+        else:
+            # As Keras: each rate above `min_lr` is reduced (every
+            # sub-optimizer of a MultiOptimizer on its own); none above it,
+            # nothing happens.
+            changed = self._multiply(self.factor, min_lr=self.min_lr,
+                                     above=float(np.float32(self.min_lr)))
         if changed is None:
             return
         old, new = changed

@@ -31,6 +31,9 @@ def clean_curve(learning_rates, losses, skip_start=0, skip_end=0):
         skip_start: Integer. Points dropped at the start (fastai drops a tenth).
         skip_end: Integer. Points dropped at the end (fastai drops 5).
 
+    The ends are trimmed first (`skip_start`, `skip_end`), then the curve
+    is cut at its first non-finite loss.
+
     Returns:
         `(learning_rates, losses)` as float64 arrays.
 
@@ -51,11 +54,14 @@ def clean_curve(learning_rates, losses, skip_start=0, skip_end=0):
             "No finite loss was recorded (all NaN or inf): the sweep diverged "
             "at once. Lower `start_lr`, or check the data and the loss."
         )
-    # Everything after the first non-finite loss is divergence.
+    # The sweep's ends first, as fastai trims them (a sweep that stops on a
+    # NaN records it last: it falls in the trimmed tail, so a NaN last loss
+    # changes nothing); then everything from the first non-finite loss on
+    # is divergence.
+    end = max(len(losses) - skip_end, 0)
+    lrs, losses, finite = lrs[skip_start:end], losses[skip_start:end], finite[skip_start:end]
     first_bad = len(losses) if finite.all() else int(np.argmin(finite))
     lrs, losses = lrs[:first_bad], losses[:first_bad]
-    end = len(losses) - skip_end if len(losses) - skip_end > skip_start else len(losses)
-    lrs, losses = lrs[skip_start:end], losses[skip_start:end]
     if len(losses) < MIN_POINTS:
         raise UnreliableCurveError(
             f"The curve is too short for a suggestion: {len(losses)} usable "

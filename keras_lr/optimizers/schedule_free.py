@@ -86,10 +86,13 @@ class _ScheduleFree(GlobalStepOptimizer):
         weight_sum = ops.convert_to_tensor(self._weight_sum) + weight
         ckp1 = ops.where(weight_sum > 0, weight / ops.where(weight_sum > 0, weight_sum, 1.0),
                          0.0)
-        self.assign(self._lr_max, ops.where(finite, lr_max, self._lr_max))
-        self.assign(self._weight_sum, ops.where(finite, weight_sum, self._weight_sum))
+        self._keep_if(finite, self._lr_max, lr_max)
+        self._keep_if(finite, self._weight_sum, weight_sum)
         object.__setattr__(self, "_keras_lr_step", (lr, ckp1, k))
         object.__setattr__(self, "_keras_lr_skip", ops.logical_not(finite))
+
+    def _keep_if(self, condition, slot, new):
+        self.assign(slot, ops.where(condition, new, ops.convert_to_tensor(slot)))
 
     def _keep(self, slot, new):
         """Assigns `new` to `slot` unless this step is skipped."""
@@ -149,6 +152,12 @@ class _ScheduleFree(GlobalStepOptimizer):
                 variable.assign(x * self._beta + z * (1.0 - self._beta))
         self._at_evaluation_point.assign(1.0 if to_evaluation else 0.0)
         return True
+
+    def evaluation_value(self, variable):
+        """The average `x` of a trained variable (the value to evaluate it
+        at), as a tensor; `use_evaluation_point(model)` puts all of them
+        into a model."""
+        return ops.convert_to_tensor(self._x[self.index(variable)])
 
     def _weights_replaced(self):
         """Whether a model variable differs from `x` (it should hold `x`)."""

@@ -179,7 +179,7 @@ def _completable(row, factors):
 
 def selected(backend):
     """The cases of a CI run on `backend` (as `harness.Case`s, no duplicate)."""
-    cases = single_factor(backend) if backend == "tensorflow" else []
+    cases = single_factor(backend) if backend in ("tensorflow", "torch") else []
     seen = {c.id for c in cases}
     for entry, question, rate, execution, row_backend in pairwise():
         if row_backend != backend:

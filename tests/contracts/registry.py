@@ -22,7 +22,7 @@ import keras
 
 from tests.contracts import harness
 
-__all__ = ["ENTRIES", "QUESTIONS", "NotApplicable", "Refused", "entry"]
+__all__ = ["ENTRIES", "QUESTIONS", "RATE_DECLARED", "NotApplicable", "Refused", "entry"]
 
 QUESTIONS = ("resume_before", "resume_after", "checkpoint_after", "fresh_process",
              "bad_data") + harness.EXECUTIONS[1:]
@@ -88,6 +88,13 @@ class Entry:
 
     def callback(self):
         return None if self.make_callback is None else self.make_callback()
+
+    def bad_data_for(self, rate):
+        """Its bad-data outcome when run at `rate`: under a learning-rate-free
+        optimizer (`"lr_free"`), that optimizer skips the step."""
+        if rate == "lr_free" and self.bad_data in ("keras", "warns"):
+            return "skips"
+        return self.bad_data
 
     def outcome(self, question, backend):
         """What the entry declares for `question` on `backend` (None: it
@@ -200,6 +207,11 @@ def _schedule_free_sgd(rate, kwargs):
     return ScheduleFreeSGD(harness.rate_value(rate, 0.05), **kwargs)
 
 
+# What the run's learning-rate kind refuses, whatever the component: the
+# "lr_free" runs train with Prodigy.
+RATE_DECLARED = {}
+
+
 ESTIMATES_OWN_STEP = Refused(
     "it estimates its step size from the raw gradients",
     "not support `gradient_accumulation_steps`")
@@ -291,5 +303,6 @@ def _schedules():
             for name, make in made.items()]
 
 
+RATE_DECLARED["lr_free"] = {"gradient_accumulation": ESTIMATES_OWN_STEP}
 ENTRIES = _callbacks() + _optimizers() + _schedules()
 BY_NAME = {e.name: e for e in ENTRIES}
