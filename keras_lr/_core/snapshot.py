@@ -24,7 +24,8 @@ from keras_lr._core.learning_rate import LearningRate
 from keras_lr._core.learning_rate import strategy_scope
 
 __all__ = ["MODEL_ATTRIBUTES", "NonFiniteWeightsWarning", "TrainingState", "build_optimizer",
-           "non_finite_weights", "sync_jax_state", "warn_if_not_finite"]
+           "non_finite_weights", "sync_jax_state", "warn_if_not_finite",
+           "warn_if_weights_not_finite"]
 
 # The attributes of a model that `fit` replaces or sets.
 MODEL_ATTRIBUTES = (
@@ -69,6 +70,21 @@ def non_finite_weights(model):
 
 class NonFiniteWeightsWarning(UserWarning):
     """The model's weights hold a NaN or an infinity."""
+
+
+def warn_if_weights_not_finite(model, who):
+    """Warns when `model`'s weights are not finite at the end of `who` (a
+    workflow's training); returns whether they are."""
+    bad = non_finite_weights(model)
+    if bad:
+        more = f" and {len(bad) - 1} more" if len(bad) > 1 else ""
+        warnings.warn(
+            f"{who}: the model's weights are not finite after training (NaN or inf in "
+            f"{bad[0]}{more}), whatever the loss shows. A NaN or inf row in the data is "
+            "the usual cause. Add `keras_lr.callbacks.DivergenceGuard()` to `callbacks` "
+            "to restore the last good weights when it happens.",
+            NonFiniteWeightsWarning, stacklevel=3)
+    return not bad
 
 
 def warn_if_not_finite(callback):

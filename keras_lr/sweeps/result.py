@@ -76,7 +76,10 @@ class SweepResult:
             raise ValueError(
                 f"Argument `mode` must be one of 'auto', 'min', 'max'. Received: mode={mode!r}")
         if np.all(np.isnan(values)):
-            raise ValueError(f"Every learning rate diverged: no best by {metric!r}.")
+            steps = sorted({s for s in self.diverged_at if s is not None})
+            hint = (f" They all stopped at step {steps[0]}: a NaN or inf in that batch of "
+                    "the data is the usual cause." if len(steps) == 1 else "")
+            raise ValueError(f"Every learning rate diverged: no best by {metric!r}.{hint}")
         return int(np.nanargmin(values) if mode == "min" else np.nanargmax(values))
 
     def best(self, metric=None, mode="auto"):

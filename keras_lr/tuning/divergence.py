@@ -8,6 +8,7 @@ from keras_lr import _validation
 from keras_lr._core import keras_private
 from keras_lr._core.batch_loss import DivergenceRule
 from keras_lr._core.batch_loss import RecentLoss
+from keras_lr._core.snapshot import non_finite_weights
 from keras_lr.tuning._kt import errors
 
 __all__ = ["DivergenceStop", "require_finite_history", "validate_factor",
@@ -24,7 +25,9 @@ class DivergenceStop(keras.callbacks.Callback):
     or infinite, or when it rises more than `factor - 1` times the size of
     the first batch's loss above it (the package's one divergence rule,
     `DivergenceRule(factor, reference="first")`: `loss > factor * first` for
-    a positive loss, and right for negative ones).
+    a positive loss, and right for negative ones). It has also diverged when
+    the weights are NaN or infinite at the end of an epoch: a bad input row
+    can do that behind a finite loss (oneDNN's ReLU maps NaN to 0).
     Then the callback raises `keras_tuner.errors.FailedTrialError` with the
     reason: keras-tuner records the trial as `FAILED` with that message and
     the search goes on with the next trial.
@@ -78,6 +81,16 @@ class DivergenceStop(keras.callbacks.Callback):
             limit = (f"{self.factor:g} x its first value {first:.4g}" if first > 0 else
                      f"{self._rule.limit():.4g}, the limit for its first value {first:.4g}")
             self._stop(f"the training loss {loss:.4g} at step {self._steps} is above {limit}")
+
+    def on_epoch_end(self, epoch, logs=None):
+        # A bad input row can make the weights NaN while the loss stays finite
+        # (oneDNN's ReLU maps NaN to 0): the trial would be ranked on a model
+        # that predicts a constant.
+        bad = non_finite_weights(self.model)
+        if bad:
+            self._stop(f"the weights became NaN or inf ({bad[0]}) by the end of epoch "
+                       f"{epoch + 1}, while the loss stayed finite: a NaN or inf in the "
+                       "data?")
 
     def _stop(self, reason):
         self.reason = f"Diverged: {reason}."

@@ -9,6 +9,8 @@ from keras_lr import _validation
 from keras_lr._core import keras_private
 from keras_lr._core.data import steps_per_epoch_of
 from keras_lr._core.learning_rate import innermost_optimizer
+from keras_lr._core.learning_rate import strategy_scope
+from keras_lr._core.snapshot import warn_if_weights_not_finite
 from keras_lr.finder import LRFinderResult
 from keras_lr.finder import find_lr
 from keras_lr.optimizers import LRMultiplier
@@ -90,6 +92,19 @@ def one_cycle_optimizer(optimizer, schedule, momentum=(0.95, 0.85),
                 "optimizer alone (or an LRMultiplier / Mechanic around it).")
         current = getattr(current, "inner_optimizer", None)
     base = innermost_optimizer(optimizer)
+    if isinstance(base, keras.optimizers.MultiOptimizer):
+        raise ValueError(
+            "fit_one_cycle rebuilds the optimizer around the one-cycle schedule and does "
+            "not know how to rebuild a MultiOptimizer (one schedule for several "
+            "optimizers). Give each sub-optimizer its own `OneCycle` and call `fit`, or "
+            "use one optimizer with `multipliers=` for per-layer rates.")
+    if momentum is not None and getattr(base, "gradient_accumulation_steps", None):
+        raise ValueError(
+            "fit_one_cycle cycles the momentum inside the compiled step (a "
+            "ScheduledMomentum), which does not accumulate gradients; the optimizer has "
+            f"`gradient_accumulation_steps={base.gradient_accumulation_steps}`. Pass "
+            "`momentum=None` to keep its own momentum (the one-cycle schedule of the "
+            f"learning rate then runs as sized). Received: momentum={momentum!r}")
     if momentum is not None and isinstance(base, GlobalStepOptimizer):
         raise ValueError(
             f"fit_one_cycle cycles the momentum (`beta_1`) of the optimizer, but "
@@ -333,13 +348,17 @@ def fit_one_cycle(model, x=None, y=None, *, epochs, max_lr=None, batch_size=None
         raise ValueError(
             f"The one-cycle schedule for {epochs} epochs of {steps} steps cannot "
             f"be built: {e}") from None
-    arguments["optimizer"] = one_cycle_optimizer(
-        model.optimizer, schedule, momentum=momentum, multipliers=multipliers)
-    model.compile(**arguments)
+    # The new optimizer's variables belong to the model's strategy (a
+    # MirroredStrategy refuses variables made outside its scope).
+    with strategy_scope(model):
+        arguments["optimizer"] = one_cycle_optimizer(
+            model.optimizer, schedule, momentum=momentum, multipliers=multipliers)
+        model.compile(**arguments)
     history = model.fit(
         x, y, epochs=epochs, batch_size=batch_size, steps_per_epoch=steps_per_epoch,
         validation_split=validation_split, validation_data=validation_data,
         callbacks=callbacks, verbose=verbose, **fit_kwargs)
+    warn_if_weights_not_finite(model, "fit_one_cycle")
     history.schedule = schedule
     history.finder_result = result
     return history

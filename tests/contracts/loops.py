@@ -56,7 +56,8 @@ def custom_loop(model, callbacks, epochs=harness.EPOCHS, bad=None):
     """Keras's guide's loop: the callbacks driven through
     `keras.callbacks.CallbackList(callbacks, model=model)` (which sets no
     `params`); each batch's own loss in the batch logs, the epoch's mean
-    loss in the epoch logs."""
+    loss in the epoch logs; it stops when `model.stop_training` is set after
+    a batch, as `fit` does."""
     x, y, sample_weight = harness.make_data(bad)
     callbacks = keras.callbacks.CallbackList(callbacks, model=model)
     model.stop_training = False
@@ -74,6 +75,8 @@ def custom_loop(model, callbacks, epochs=harness.EPOCHS, bad=None):
             loss = float(keras.ops.convert_to_numpy(loss))
             losses.append(loss)
             callbacks.on_train_batch_end(step, {"loss": loss})
+            if model.stop_training:  # as `fit`: the finder and the guard set it
+                break
         logs = {"loss": float(np.mean(losses))}
         callbacks.on_epoch_end(epoch, logs)
         if model.stop_training:

@@ -61,8 +61,10 @@ class Entry:
         bad_data: What it does with a bad row: `"restores"` (the good
             weights come back), `"skips"` (the step is skipped), `"warns"`
             (it says that the weights are not finite), `"stops"` (it stops
-            and says why) or `"keras"` (the wrapped Keras optimizer's own
-            behaviour: the NaN reaches the weights, as without keras-lr).
+            and says why: the finder's `stop_reason`), `"fails_trial"` (it
+            fails the keras-tuner trial with the reason) or `"keras"` (the
+            wrapped Keras optimizer's own behaviour: the NaN reaches the
+            weights, as without keras-lr).
         declared: `{question: Refused | NotApplicable}`.
         backends: `{backend: {question: Refused | NotApplicable}}`.
     """
@@ -94,6 +96,8 @@ class Entry:
         optimizer (`"lr_free"`), that optimizer skips the step."""
         if rate == "lr_free" and self.bad_data in ("keras", "warns"):
             return "skips"
+        if rate == "lr_free" and self.bad_data == "fails_trial":
+            return "fails_trial_or_skips"  # a NaN loss fails it; a skipped step does not
         return self.bad_data
 
     def outcome(self, question, backend):
@@ -186,6 +190,14 @@ def _callbacks():
               make_optimizer=_sgd, rates=("float", "keras_schedule", "keras_lr_schedule"),
               state=_controller_state, bad_data="warns",
               declared={"resume_after": BEFORE_SAVERS, "checkpoint_after": BEFORE_SAVERS}),
+        entry(name="LRFinder", kind="callback",
+              make_callback=lambda: C.LRFinder(num_steps=6, diverge_threshold=None),
+              make_optimizer=_sgd, rates=harness.RATES,
+              state=lambda finder: {"points": 0 if finder.result is None
+                                    else len(finder.result)},
+              bad_data="stops",
+              declared={q: ONE_SWEEP for q in ("resume_before", "resume_after",
+                                                 "checkpoint_after", "fresh_process")}),
         entry(name="ScheduleFreeEval", kind="callback",
               make_callback=lambda: C.ScheduleFreeEval(),
               make_optimizer=lambda rate, kwargs: _schedule_free_sgd(rate, kwargs),
@@ -199,6 +211,27 @@ def _callbacks():
                             "Schedule-Free estimates its step from the raw gradients",
                             "not support `gradient_accumulation_steps`")}),
     ]
+
+
+ONE_SWEEP = NotApplicable(
+    "one range test inside one `fit`: it stops training after its sweep and puts the "
+    "model back (a BackupAndRestore on either side gives the same curve: "
+    "tests/test_seams.py)")
+A_TRIAL = NotApplicable(
+    "it judges one keras-tuner trial from its first loss; keras-tuner reruns an "
+    "interrupted trial from the start, so there is no resumed trial to judge")
+
+
+def _divergence_stop_entry():
+    try:
+        from keras_lr.tuning import DivergenceStop
+    except ImportError:  # keras-tuner is a dependency; never in CI
+        return []
+    return [entry(name="DivergenceStop", kind="callback",
+                  make_callback=lambda: DivergenceStop(verbose=0),
+                  make_optimizer=_sgd, rates=harness.RATES, bad_data="fails_trial",
+                  declared={q: A_TRIAL for q in ("resume_before", "resume_after",
+                                                 "checkpoint_after", "fresh_process")})]
 
 
 def _schedule_free_sgd(rate, kwargs):
@@ -304,5 +337,5 @@ def _schedules():
 
 
 RATE_DECLARED["lr_free"] = {"gradient_accumulation": ESTIMATES_OWN_STEP}
-ENTRIES = _callbacks() + _optimizers() + _schedules()
+ENTRIES = _callbacks() + _divergence_stop_entry() + _optimizers() + _schedules()
 BY_NAME = {e.name: e for e in ENTRIES}
