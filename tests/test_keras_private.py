@@ -237,3 +237,37 @@ def test_update_on_each_device(fresh_session, mirrored_strategy):
     step()
     assert [float(np.asarray(copy)) for copy in slot.value.values] == [1.0, 2.0]
     assert len(seen) == 2 and seen[0] != seen[1]
+
+
+def test_schedule_step_counts_micro_batches_under_accumulation(fresh_session):
+    # Keras calls a schedule with `_iterations` (every `apply`), while the
+    # public `iterations` counts updates: `schedule_step` is the former, and
+    # `raw_step_counter` the variable behind it (a guard's restore keeps it).
+    seen = []
+
+    class Record(keras.optimizers.schedules.LearningRateSchedule):
+        def __call__(self, step):
+            seen.append(step)
+            return 0.1 + 0.0 * ops.cast(step, "float32")
+
+    optimizer = keras.optimizers.SGD(Record(), gradient_accumulation_steps=2)
+    variable = keras.Variable(np.ones(2, "float32"))
+    optimizer.build([variable])
+    for _ in range(3):
+        optimizer.apply([ops.ones(2)], [variable])
+    assert int(ops.convert_to_numpy(kp.schedule_step(optimizer))) == 3
+    assert int(ops.convert_to_numpy(optimizer.iterations)) == 1
+    assert kp.raw_step_counter(optimizer) == [kp.schedule_step(optimizer)]
+    assert seen and all(s is kp.schedule_step(optimizer) for s in seen)
+    plain = keras.optimizers.SGD(0.1)
+    assert kp.raw_step_counter(plain) == []  # `iterations` is the counter itself
+
+
+def test_has_custom_train_step():
+    class Custom(keras.Sequential):
+        def train_step(self, data):
+            return super().train_step(data)
+
+    assert not kp.has_custom_train_step(keras.Sequential([keras.Input((1,)),
+                                                          keras.layers.Dense(1)]))
+    assert kp.has_custom_train_step(Custom([keras.Input((1,)), keras.layers.Dense(1)]))

@@ -22,7 +22,8 @@ import keras
 
 from tests.contracts import harness
 
-__all__ = ["ENTRIES", "QUESTIONS", "RATE_DECLARED", "NotApplicable", "Refused", "entry"]
+__all__ = ["ENTRIES", "QUESTIONS", "RATE_DECLARED", "NotApplicable", "Refused",
+           "declared_outcome", "entry"]
 
 QUESTIONS = ("resume_before", "resume_after", "checkpoint_after", "fresh_process",
              "bad_data") + harness.EXECUTIONS[1:]
@@ -337,5 +338,24 @@ def _schedules():
 
 
 RATE_DECLARED["lr_free"] = {"gradient_accumulation": ESTIMATES_OWN_STEP}
+
+
+def declared_outcome(entry, question, rate, execution, backend):
+    """What a case is declared to do: `None` (the contract holds), a
+    `Refused` (the reasons of its rate, execution and question, any message
+    among theirs) or a `NotApplicable`. The tests and docs/guarantees.md
+    both read it."""
+    question = "bad_data" if question.startswith("bad_") else question
+    outcomes = [RATE_DECLARED.get(rate, {}).get(execution)]
+    outcomes += [entry.outcome(key, backend) for key in (execution, question)
+                 if key != "plain"]
+    outcomes = [o for o in outcomes if o is not None]
+    for outcome in outcomes:
+        if isinstance(outcome, NotApplicable):
+            return outcome
+    if len(outcomes) > 1:  # refused for more than one reason: either message
+        return Refused("; ".join(o.reason for o in outcomes),
+                       "|".join(f"(?:{o.match})" for o in outcomes))
+    return outcomes[0] if outcomes else None
 ENTRIES = _callbacks() + _divergence_stop_entry() + _optimizers() + _schedules()
 BY_NAME = {e.name: e for e in ENTRIES}

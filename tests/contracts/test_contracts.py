@@ -20,7 +20,7 @@ import pytest
 from tests.contracts import cases
 from tests.contracts import harness
 from tests.contracts import loops
-from tests.contracts.registry import RATE_DECLARED
+from tests.contracts.registry import declared_outcome
 from tests.contracts.registry import NotApplicable
 from tests.contracts.registry import Refused
 
@@ -41,21 +41,8 @@ def _params(questions):
 
 
 def _outcome(case):
-    """The declared outcome of the case: its rate's (a callback trained by a
-    learning-rate-free optimizer inherits its refusals), its execution's,
-    then its question's."""
-    question = "bad_data" if case.question.startswith("bad_") else case.question
-    outcomes = [RATE_DECLARED.get(case.rate, {}).get(case.execution)]
-    outcomes += [case.entry.outcome(key, BACKEND) for key in (case.execution, question)
-                 if key != "plain"]
-    outcomes = [o for o in outcomes if o is not None]
-    for outcome in outcomes:
-        if isinstance(outcome, NotApplicable):
-            return outcome
-    if len(outcomes) > 1:  # refused for more than one reason: either message
-        return Refused("; ".join(o.reason for o in outcomes),
-                       "|".join(f"(?:{o.match})" for o in outcomes))
-    return outcomes[0] if outcomes else None
+    """The declared outcome of the case (`registry.declared_outcome`)."""
+    return declared_outcome(case.entry, case.question, case.rate, case.execution, BACKEND)
 
 
 def _skip_if_not_applicable(outcome):
