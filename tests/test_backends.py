@@ -31,7 +31,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SUITES = ["tests/schedules", "tests/finder", "tests/callbacks", "tests/optimizers",
           "tests/workflows", "tests/sweeps", "tests/tuning", "tests/test_seams.py",
           "tests/peers", "tests/test_keras_private.py", "tests/test_layers.py",
-          "tests/contracts", "tests/test_bad_input.py"]
+          "tests/contracts", "tests/test_bad_input.py", "tests/test_defects.py"]
 JAX_SUITES = SUITES  # (the name earlier rounds used)
 BACKENDS = ("jax", "torch")
 WITHOUT_TENSORFLOW = os.path.join(ROOT, "tests", "without_tensorflow")
