@@ -1,24 +1,28 @@
-"""How good is `keras_lr.find_lr`'s suggestion, and what does it cost?
+"""How right is each finder, on tasks nobody tuned it on, and what does it cost?
 
-On real offline tasks (scikit-learn's bundled data; different models,
-optimizers and losses, one regression), runs `find_lr` with its defaults on a
-fresh model, then trains at a log-spaced grid of constant learning rates
-(several seeds each) and prints, per task: the suggested LR, the grid's best
-LR, their distance in decades, the regret (best grid validation score minus
-the score when training at the suggestion, same seeds) and the finder's time
-over the grid's time. Targets: within half a decade of the grid's best, at
-most 1/20 of the grid's time.
+For every task of `finder_tasks.py` (six calibration, eight held out) and
+every seed (0, 1, 2: initial weights and data order), runs each finder on
+a fresh model and compares its answer with the task's full grid
+(`finder_grid.py`, cached in `benchmarks/finder_grids/`: 21 rates in
+quarter-decade steps x 3 seeds, the task's whole budget):
 
-It also runs the short-horizon grid (`keras_lr.sweeps.short_horizon_grid`:
-21 rates, quarter-decade steps, trained 300 steps each in one
-`keras_lr.sweep`, the best by held-out loss) and prints its distance from the
-full grid's best and its cost against the range test's. Target: within 0.25
-decades of the full grid's best on every task.
+- **decades**: `|log10(suggestion / grid best)|`, the grid's best by the
+  mean over the seeds;
+- **regret**: the grid's best score minus its score at the suggestion (the
+  mean curve interpolated in log10(lr)), in points: accuracy points, or
+  percent of the best loss for the regressions;
+- **time**: the finder's wall time over the grid's (63 fits of the task,
+  one measured in this process).
 
-    python benchmarks/finder_quality.py [--seeds 3] [--compare-defaults] [--plots DIR]
+Target (issue 25): within 0.25 decades, or regret at most 0.5 points, on
+every held-out task and every seed, in at most 1/10 of the grid's time.
+
+    KERAS_BACKEND=jax python benchmarks/finder_quality.py [--tasks a,b] [--methods m,n]
+        [--json out.json]
 """
 
 import argparse
+import json
 import math
 import os
 import sys
@@ -26,331 +30,150 @@ import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("MPLBACKEND", "Agg")
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
 import keras_lr  # noqa: E402
-from _data import split  # noqa: E402
-from _data import standardize  # noqa: E402
+import finder_grid  # noqa: E402
+import finder_tasks  # noqa: E402
 from keras_lr.finder import UnreliableCurveError  # noqa: E402
-from keras_lr.finder.range_test import DEFAULT_REPEATS  # noqa: E402
-from keras_lr.finder.suggestions import DEFAULT_METHOD  # noqa: E402
 
-GRID = np.logspace(-5, 0, 11)  # half-decade spacing
-METHODS = (DEFAULT_METHOD, "valley", "steep")  # the default, fastai's, the steepest
+SEEDS = (0, 1, 2)
+DECADES, REGRET, TIME = 0.25, 0.5, 0.1
 
 
-def task_digits_mlp():
-    from sklearn.datasets import load_digits
-
-    (x, y), (xv, yv) = split(*load_digits(return_X_y=True))
-    x, xv = (x / 16.0).astype("float32"), (xv / 16.0).astype("float32")
-
-    def build():
-        model = keras.Sequential([keras.Input((64,)),
-                                  keras.layers.Dense(128, activation="relu"),
-                                  keras.layers.Dense(10, activation="softmax")])
-        return model, dict(loss="sparse_categorical_crossentropy", metrics=["accuracy"])
-
-    return dict(name="digits MLP / Adam / cross-entropy", build=build,
-                optimizer=keras.optimizers.Adam, data=(x, y, xv, yv), epochs=15,
-                metric="accuracy")
+_SWEEPS = {}
 
 
-def task_digits_cnn():
-    from sklearn.datasets import load_digits
-
-    (x, y), (xv, yv) = split(*load_digits(return_X_y=True))
-    x = (x / 16.0).astype("float32").reshape(-1, 8, 8, 1)
-    xv = (xv / 16.0).astype("float32").reshape(-1, 8, 8, 1)
-
-    def build():
-        model = keras.Sequential([keras.Input((8, 8, 1)),
-                                  keras.layers.Conv2D(16, 3, activation="relu", padding="same"),
-                                  keras.layers.MaxPooling2D(),
-                                  keras.layers.Flatten(),
-                                  keras.layers.Dense(10)])
-        return model, dict(
-            loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-            metrics=["accuracy"])
-
-    return dict(name="digits CNN / Nadam / CE from logits", build=build,
-                optimizer=keras.optimizers.Nadam, data=(x, y, xv, yv), epochs=10,
-                metric="accuracy")
+def _range_test(method, **kwargs):
+    """The range test's `method` (one sweep per task, seed and settings: the
+    methods read the same curve; its time is counted once per method)."""
+    def run(task, seed):
+        key = (task["slug"], seed, tuple(sorted(kwargs.items())))
+        if key not in _SWEEPS:
+            x, y, _, _ = task["data"]
+            model = finder_tasks.compiled(task, 1e-3, seed)
+            start = time.perf_counter()
+            result = keras_lr.find_lr(model, x, y, batch_size=task["batch_size"], seed=seed,
+                                      verbose=0, **kwargs)
+            _SWEEPS[key] = (result, time.perf_counter() - start)
+        result, seconds = _SWEEPS[key]
+        return result.suggestion(method), seconds
+    return run
 
 
-def task_breast_cancer():
-    from sklearn.datasets import load_breast_cancer
-
-    (x, y), (xv, yv) = split(*load_breast_cancer(return_X_y=True))
-    x, xv = standardize(x, xv)
-    y, yv = y.astype("float32"), yv.astype("float32")
-
-    def build():
-        model = keras.Sequential([keras.Input((30,)),
-                                  keras.layers.Dense(32, activation="relu"),
-                                  keras.layers.Dense(1, activation="sigmoid")])
-        return model, dict(loss="binary_crossentropy", metrics=["accuracy"])
-
-    return dict(name="breast cancer MLP / RMSprop / binary CE", build=build,
-                optimizer=keras.optimizers.RMSprop, data=(x, y, xv, yv), epochs=20,
-                metric="accuracy")
-
-
-def task_diabetes_regression():
-    from sklearn.datasets import load_diabetes
-
-    (x, y), (xv, yv) = split(*load_diabetes(return_X_y=True))
-    x, xv = standardize(x, xv)
-    scale = y.std()
-    y, yv = (y / scale).astype("float32"), (yv / scale).astype("float32")
-
-    def build():
-        model = keras.Sequential([keras.Input((10,)),
-                                  keras.layers.Dense(32, activation="relu"),
-                                  keras.layers.Dense(1)])
-        return model, dict(loss="mse")
-
-    return dict(name="diabetes regression MLP / SGD / MSE", build=build,
-                optimizer=keras.optimizers.SGD, data=(x, y, xv, yv), epochs=40,
-                metric="-loss")
-
-
-def task_digits_mlp_sgd_smoothing():
-    from sklearn.datasets import load_digits
-
-    (x, y), (xv, yv) = split(*load_digits(return_X_y=True))
-    x, xv = (x / 16.0).astype("float32"), (xv / 16.0).astype("float32")
-    y, yv = keras.utils.to_categorical(y, 10), keras.utils.to_categorical(yv, 10)
-
-    def build():
-        model = keras.Sequential([keras.Input((64,)),
-                                  keras.layers.Dense(64, activation="tanh"),
-                                  keras.layers.Dense(10)])
-        return model, dict(loss=keras.losses.CategoricalCrossentropy(
-            from_logits=True, label_smoothing=0.1), metrics=["accuracy"])
-
-    return dict(name="digits MLP / SGD momentum / label smoothing", build=build,
-                optimizer=lambda lr: keras.optimizers.SGD(lr, momentum=0.9),
-                data=(x, y, xv, yv), epochs=15, metric="accuracy")
-
-
-def task_digits_cnn_adamw_dropout():
-    from sklearn.datasets import load_digits
-
-    (x, y), (xv, yv) = split(*load_digits(return_X_y=True))
-    x = (x / 16.0).astype("float32").reshape(-1, 8, 8, 1)
-    xv = (xv / 16.0).astype("float32").reshape(-1, 8, 8, 1)
-
-    def build():
-        model = keras.Sequential([keras.Input((8, 8, 1)),
-                                  keras.layers.Conv2D(8, 3, activation="relu", padding="same"),
-                                  keras.layers.Conv2D(16, 3, activation="relu", padding="same"),
-                                  keras.layers.MaxPooling2D(),
-                                  keras.layers.Flatten(),
-                                  keras.layers.Dropout(0.3),
-                                  keras.layers.Dense(10, activation="softmax")])
-        return model, dict(loss="sparse_categorical_crossentropy", metrics=["accuracy"])
-
-    return dict(name="digits CNN / AdamW / dropout", build=build,
-                optimizer=lambda lr: keras.optimizers.AdamW(lr, weight_decay=0.01),
-                data=(x, y, xv, yv), epochs=10, metric="accuracy")
-
-
-def task_breast_cancer_sgd():
-    from sklearn.datasets import load_breast_cancer
-
-    (x, y), (xv, yv) = split(*load_breast_cancer(return_X_y=True))
-    x, xv = standardize(x, xv)
-    y, yv = y.astype("float32"), yv.astype("float32")
-
-    def build():
-        model = keras.Sequential([keras.Input((30,)),
-                                  keras.layers.Dense(16, activation="relu"),
-                                  keras.layers.Dense(16, activation="relu"),
-                                  keras.layers.Dense(1)])
-        return model, dict(loss=keras.losses.BinaryCrossentropy(from_logits=True),
-                           metrics=[keras.metrics.BinaryAccuracy(name="accuracy",
-                                                                 threshold=0.0)])
-
-    return dict(name="breast cancer deep MLP / SGD / BCE logits", build=build,
-                optimizer=keras.optimizers.SGD, data=(x, y, xv, yv), epochs=20,
-                metric="accuracy")
-
-
-def task_diabetes_huber():
-    from sklearn.datasets import load_diabetes
-
-    (x, y), (xv, yv) = split(*load_diabetes(return_X_y=True))
-    x, xv = standardize(x, xv)
-    scale = y.std()
-    y, yv = (y / scale).astype("float32"), (yv / scale).astype("float32")
-
-    def build():
-        model = keras.Sequential([keras.Input((10,)),
-                                  keras.layers.Dense(64, activation="relu"),
-                                  keras.layers.Dense(32, activation="relu"),
-                                  keras.layers.Dense(1)])
-        return model, dict(loss=keras.losses.Huber())
-
-    return dict(name="diabetes 2-layer MLP / Adamax / Huber", build=build,
-                optimizer=keras.optimizers.Adamax, data=(x, y, xv, yv), epochs=30,
-                metric="-loss")
-
-
-# The defaults (the range test's suggestion method and repeats, the
-# short-horizon grid's) were chosen on the first four; the last four are
-# held out: other models, optimizers and losses, reported, not tuned on.
-CALIBRATION = [task_digits_mlp, task_digits_cnn, task_breast_cancer, task_diabetes_regression]
-HELD_OUT = [task_digits_mlp_sgd_smoothing, task_digits_cnn_adamw_dropout,
-            task_breast_cancer_sgd, task_diabetes_huber]
-TASKS = CALIBRATION + HELD_OUT
-
-
-def compiled(task, lr, seed):
-    keras.utils.set_random_seed(seed)
-    model, compile_kwargs = task["build"]()
-    model.compile(optimizer=task["optimizer"](lr), **compile_kwargs)
-    return model
-
-
-def score(task, lr, seed):
-    x, y, xv, yv = task["data"]
-    model = compiled(task, lr, seed)
-    model.fit(x, y, batch_size=32, epochs=task["epochs"], verbose=0)
-    values = model.evaluate(xv, yv, verbose=0, return_dict=True)
-    value = -values["loss"] if task["metric"] == "-loss" else values[task["metric"]]
-    return value if math.isfinite(value) else -1e9
-
-
-def run_finder(task, **kwargs):
+def _short_horizon(task, seed):
     x, y, _, _ = task["data"]
-    model = compiled(task, 1e-3, seed=0)
-    start = time.perf_counter()
-    result = keras_lr.find_lr(model, x, y, verbose=0, seed=0, **kwargs)
-    return result, time.perf_counter() - start
+    model = finder_tasks.compiled(task, 1e-3, seed)
+    lr, _ = keras_lr.sweeps.short_horizon_grid(model, x, y, batch_size=task["batch_size"],
+                                               shuffle_seed=seed)
+    return lr
 
 
-def run_short_horizon(task):
-    x, y, _, _ = task["data"]
-    model = compiled(task, 1e-3, seed=0)
-    start = time.perf_counter()
-    lr, _ = keras_lr.sweeps.short_horizon_grid(model, x, y)
-    return lr, time.perf_counter() - start
+def _halving(metric=None, **kwargs):
+    def run(task, seed):
+        x, y, _, _ = task["data"]
+        model = finder_tasks.compiled(task, 1e-3, seed)
+        chosen = metric or ("val_loss" if task["metric"] == "-val_loss" else task["metric"])
+        lr, _ = keras_lr.sweeps.halving_grid(model, x, y, epochs=task["epochs"],
+                                             batch_size=task["batch_size"],
+                                             shuffle_seed=seed, metric=chosen, **kwargs)
+        return lr
+    return run
+
+
+METHODS = {
+    "range test, minimum": _range_test("minimum"),
+    "range test, valley": _range_test("valley"),
+    "short-horizon grid": _short_horizon,
+    "halving grid, val_loss": _halving("val_loss"),
+    "halving grid, task metric": _halving(),
+}
+# The range test's cost against its answer (`--methods` picks them).
+for _steps in (100, 300):
+    for _repeats in (1, 3):
+        METHODS[f"range test {_steps}x{_repeats}"] = _range_test(
+            "minimum", num_steps=_steps, repeats=_repeats)
+
+
+def load_grid(slug):
+    with open(finder_grid.path_of(slug)) as f:
+        grid = json.load(f)
+    rates = np.array(grid["learning_rates"])
+    mean = np.array(grid["scores"], dtype=float).mean(axis=0)  # NaN where a seed diverged
+    return rates, mean, grid
+
+
+def regret_points(task, rates, mean, lr):
+    """The mean grid score lost at `lr`, in points (interpolated in log10)."""
+    best = float(np.nanmax(mean))
+    filled = np.where(np.isfinite(mean), mean, np.nanmin(mean) - 1.0)
+    at = float(np.interp(math.log10(lr), np.log10(rates), filled))
+    scale = 100.0 if task["metric"] != "-val_loss" else 100.0 / abs(best)
+    return (best - at) * scale
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seeds", type=int, default=5)
-    parser.add_argument("--compare-defaults", action="store_true",
-                        help="also try num_steps 100/300 and smoothing 0.98/0.9")
-    parser.add_argument("--plots", default=None, help="folder for the finder plots")
-    parser.add_argument("--tasks", default=None,
-                        help="comma-separated task numbers to run (1-based), default all")
+    parser.add_argument("--tasks", default=None, help="comma-separated slugs (default all)")
+    parser.add_argument("--methods", default=None, help="comma-separated method names")
+    parser.add_argument("--json", default=None, help="write the rows to this file")
     args = parser.parse_args()
-    seeds = list(range(args.seeds))
-
-    rows, variant_rows, grid_lines = [], [], []
-    chosen = TASKS if not args.tasks else [TASKS[int(i) - 1] for i in args.tasks.split(",")]
-    for make_task in chosen:
-        task = make_task()
-        result, finder_time = run_finder(task)
-        horizon_lr, horizon_time = run_short_horizon(task)
-        start = time.perf_counter()
-        grid_scores = [np.mean([score(task, lr, s) for s in seeds]) for lr in GRID]
-        grid_time = time.perf_counter() - start
-        best = int(np.argmax(grid_scores))
-        grid_lines.append(f"{task['name']:56s} " + " ".join(f"{v:7.4f}" for v in grid_scores))
-        measured = {}
-        for method in METHODS:
-            try:
-                lr = result.suggestion(method)
-                measured[method] = (lr, abs(math.log10(lr / GRID[best])),
-                                    np.mean([score(task, lr, s) for s in seeds]))
-            except UnreliableCurveError as e:
-                measured[method] = (float("nan"),) * 3
-                print(f"{task['name']}: no {method} suggestion: {e}")
-        suggestion, distance, at_suggestion = measured[DEFAULT_METHOD]
-        good = [lr for lr, s in zip(GRID, grid_scores)
-                if s >= grid_scores[best] - (0.01 if task["metric"] != "-loss" else 0.02)]
-        rows.append(dict(
-            held_out=make_task in HELD_OUT,
-            task=task["name"] + (" (held out)" if make_task in HELD_OUT else ""), suggestion=suggestion, best=GRID[best],
-            good=(min(good), max(good)), distance=distance,
-            best_score=grid_scores[best], at_suggestion=at_suggestion,
-            regret=grid_scores[best] - at_suggestion, ratio=finder_time / grid_time,
-            steps=len(result), stop=result.stop_reason, metric=task["metric"],
-            measured=measured, horizon=(horizon_lr, abs(math.log10(horizon_lr / GRID[best])),
-                                        np.mean([score(task, horizon_lr, s) for s in seeds]),
-                                        horizon_time / finder_time),
-        ))
-        if args.plots:
-            os.makedirs(args.plots, exist_ok=True)
-            ax = result.plot()
-            ax.set_title(task["name"], fontsize=10)
-            slug = task["name"].split(" /")[0].replace(" ", "_").lower()
-            ax.figure.savefig(os.path.join(args.plots, f"finder_{slug}.png"), dpi=80,
-                              bbox_inches="tight")
-        if args.compare_defaults:
-            for num_steps in (100, 300):
-                for beta in (0.98, 0.9):
-                    variant, _ = run_finder(task, num_steps=num_steps, smoothing=beta,
-                                            repeats=1)
-                    try:
-                        lr = variant.suggestion("valley")
-                        d = abs(math.log10(lr / GRID[best]))
-                    except UnreliableCurveError:
-                        lr, d = float("nan"), float("nan")
-                    variant_rows.append((task["name"], num_steps, beta, lr, d,
-                                         variant.stop_reason, len(variant)))
-
-    print(f"keras {keras.__version__}, backend {keras.backend.backend()}, keras-lr "
-          f"{keras_lr.__version__}; grid {GRID[0]:.0e}..{GRID[-1]:.0e} (11 LRs, half-decade) "
-          f"x {args.seeds} seeds; find_lr defaults (300 steps, smoothing 0.9, "
-          f"median of {DEFAULT_REPEATS} sweeps, suggestion {DEFAULT_METHOD!r})")
-    header = (f"{'task':56s} {'suggested':>9s} {'grid best':>9s} {'good band (within 1 pt)':>23s} "
-              f"{'decades':>7s} {'best':>7s} {'at sugg':>7s} {'regret':>7s} {'time ratio':>10s} {'stop':>14s}")
-    print(header)
-    for r in rows:
-        print(f"{r['task']:56s} {r['suggestion']:9.2e} {r['best']:9.2e} "
-              f"{r['good'][0]:11.1e}-{r['good'][1]:.1e} {r['distance']:7.2f} "
-              f"{r['best_score']:7.4f} {r['at_suggestion']:7.4f} {r['regret']:7.4f} "
-              f"{r['ratio']:10.4f} {r['stop'] + ' @' + str(r['steps']):>14s}")
-    ok_time = all(r["ratio"] <= 1 / 20 for r in rows)
-    print(f"finder time <= 1/20 of the grid: {'PASS' if ok_time else 'MISS'}")
-    print("\nper suggestion method: LR, decades from the grid's best, score when trained at it, regret")
-    for method in METHODS:
-        for r in rows:
-            lr, d, at = r["measured"][method]
-            print(f"{method:8s} {r['task']:56s} {lr:9.2e} {d:7.2f} {at:8.4f} "
-                  f"{r['best_score'] - at:7.4f}")
-        for group, name in ((False, "calibration"), (True, "held-out")):
-            part = [r for r in rows if r["held_out"] == group]
-            if part:
-                ok = all(r["measured"][method][1] <= 0.5 for r in part)
-                print(f"{method}: within half a decade of the grid's best on every "
-                      f"{name} task: {'PASS' if ok else 'MISS'}")
-    print("\nshort-horizon grid (21 rates x 300 steps in one sweep): LR, decades from the "
-          "grid's best, score when trained at it, regret, cost vs the range test")
-    for r in rows:
-        lr, d, at, cost = r["horizon"]
-        print(f"{'grid300':8s} {r['task']:56s} {lr:9.2e} {d:7.2f} {at:8.4f} "
-              f"{r['best_score'] - at:7.4f} {cost:7.2f}x")
-    for group, name in ((False, "calibration"), (True, "held-out")):
-        part = [r for r in rows if r["held_out"] == group]
-        if part:
-            ok = all(r["horizon"][1] <= 0.25 + 1e-9 for r in part)
-            print(f"short-horizon grid: within 0.25 decades of the grid's best on every "
-                  f"{name} task: {'PASS' if ok else 'MISS'}")
-    print("\ngrid scores (mean over seeds), learning rates " + " ".join(f"{lr:7.0e}" for lr in GRID))
-    for line in grid_lines:
-        print(line)
-    if variant_rows:
-        print("\ndefaults study: decades from the grid's best (and where the sweep stopped)")
-        print(f"{'task':56s} {'steps':>5s} {'beta':>5s} {'suggested':>9s} {'decades':>7s} {'stop':>14s}")
-        for name, n, beta, lr, d, stop, length in variant_rows:
-            print(f"{name:56s} {n:5d} {beta:5.2f} {lr:9.2e} {d:7.2f} {stop + ' @' + str(length):>14s}")
+    makes = finder_tasks.TASKS if not args.tasks else [
+        finder_tasks.by_slug(s) for s in args.tasks.split(",")]
+    methods = METHODS if not args.methods else {
+        m: METHODS[m] for m in args.methods.split(",")}
+    rows = []
+    for make in makes:
+        task = finder_tasks.load(make)
+        rates, mean, _ = load_grid(task["slug"])
+        best = float(rates[int(np.nanargmax(mean))])
+        grid_seconds = len(rates) * len(SEEDS) * finder_grid.fit_seconds(task)
+        for name, run in methods.items():
+            for seed in SEEDS:
+                start = time.perf_counter()
+                try:
+                    lr = run(task, seed)
+                    if isinstance(lr, tuple):  # (answer, its own time)
+                        lr, seconds = lr
+                    else:
+                        seconds = time.perf_counter() - start
+                    lr = float(lr)
+                except (UnreliableCurveError, ValueError) as e:
+                    lr, error, seconds = math.nan, str(e)[:80], time.perf_counter() - start
+                else:
+                    error = ""
+                ok = math.isfinite(lr)
+                decades = abs(math.log10(lr / best)) if ok else math.inf
+                regret = regret_points(task, rates, mean, lr) if ok else math.inf
+                rows.append(dict(task=task["slug"], group=task["group"], method=name,
+                                 seed=seed, lr=lr, best=best, decades=decades, regret=regret,
+                                 time_ratio=seconds / grid_seconds, error=error,
+                                 met=decades <= DECADES + 1e-9 or regret <= REGRET))
+                print(f"{task['slug']:26s} {name:26s} seed {seed}: {lr:9.2e} (best {best:.2e})"
+                      f" {decades:5.2f} dec, regret {regret:6.2f} pt, "
+                      f"{seconds / grid_seconds:6.3f} of the grid {error}", flush=True)
+    print(f"\nkeras {keras.__version__}, backend {keras.backend.backend()}, keras-lr "
+          f"{keras_lr.__version__}; target: within {DECADES} decades or regret <= {REGRET} "
+          f"points on every task and seed, time <= {TIME} of the grid")
+    print(f"{'method':26s} {'group':12s} {'met':>7s} {'worst dec':>9s} {'worst regret':>12s} "
+          f"{'max time':>8s}  verdict")
+    for name in methods:
+        for group in ("calibration", "held-out"):
+            part = [r for r in rows if r["method"] == name and r["group"] == group]
+            if not part:
+                continue
+            met = sum(r["met"] for r in part)
+            worst_time = max(r["time_ratio"] for r in part)
+            verdict = "MET" if met == len(part) and worst_time <= TIME else "NOT MET"
+            print(f"{name:26s} {group:12s} {met:3d}/{len(part):<3d} "
+                  f"{max(r['decades'] for r in part):9.2f} {max(r['regret'] for r in part):12.2f}"
+                  f" {worst_time:8.3f}  {verdict}")
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(rows, f, indent=1)
     return 0
 
 

@@ -41,8 +41,21 @@ _runs = {}
 SUMMARIES = {}
 
 
+# The three backend runs share the machine's cores: one thread each for the
+# math libraries, so that they do not fight (2 cores, 3 processes).
+THREAD_CAPS = {
+    "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1",
+    # (TensorFlow keeps its inter-op pool: a MirroredStrategy's replicas wait
+    # on each other's all-reduce and need two threads.)
+    "TF_NUM_INTRAOP_THREADS": "1",
+    "XLA_FLAGS": "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1",
+}
+
+
 def _environment(backend):
     env = dict(os.environ, KERAS_BACKEND=backend)
+    for name, value in THREAD_CAPS.items():
+        env.setdefault(name, value)
     if backend == "jax":
         env["KERAS_LR_WITHOUT_TENSORFLOW"] = "1"  # conftest checks the block is active
         env["PYTHONPATH"] = os.pathsep.join(

@@ -3,6 +3,7 @@
 import math
 import numbers
 import time
+import warnings
 
 import keras
 import numpy as np
@@ -13,6 +14,8 @@ from keras_lr._core.learning_rate import LearningRate
 from keras_lr._core.learning_rate import strategy_scope
 from keras_lr._core.snapshot import MODEL_ATTRIBUTES
 from keras_lr.finder.callback import LRFinder
+from keras_lr.finder.result import MAX_PASSES
+from keras_lr.finder.result import FinderWarning
 from keras_lr.finder.result import LRFinderResult
 from keras_lr.finder.sweep import validate_finder_args
 from keras_lr.finder.sweep import validate_validation_data
@@ -335,6 +338,7 @@ def find_lr(model, x=None, y=None, *, batch_size=None, start_lr=1e-7, end_lr=10.
         model.steps_per_execution = 1
         # Under gradient accumulation each sweep step (an update) reads k batches.
         batches = num_steps * LearningRate(model.optimizer).accumulation_steps
+        rows, passes = _passes(x, batch_size, batches, sample)
         for run in range(repeats):
             xs, ys, fit_kwargs = _run_data(x, y, batch_size, batches, sample, rng,
                                            generator_cache)
@@ -357,10 +361,39 @@ def find_lr(model, x=None, y=None, *, batch_size=None, start_lr=1e-7, end_lr=10.
         for name, value in saved.items():
             setattr(model, name, value)
     result = results[0] if repeats == 1 else _combine(results)
+    if passes is not None and passes > MAX_PASSES:
+        result.notes.append(
+            f"each sweep read its data about {passes:.0f} times ({rows} "
+            f"{'rows' if _is_array_data(x) else 'batches'}, {batches} steps): its later steps "
+            "see data the model has already fitted, so the loss falls for that reason too "
+            "and the suggestion comes out high. Use more data, or `num_steps` of about "
+            f"{max(10, int(num_steps * MAX_PASSES / passes))} ({MAX_PASSES} passes).")
+    for caution in result.reliability():
+        warnings.warn(f"find_lr: {caution}", FinderWarning, stacklevel=2)
     if verbose:
         keras_private.print_msg(
             f"LR finder: {result.summary()} ({time.perf_counter() - began:.1f}s)")
     return result
+
+
+def _passes(x, batch_size, batches, sample):
+    """`(rows, passes)`: how many times the sweep reads its data (None when
+    its length is unknown: a generator, a dataset of unknown cardinality)."""
+    if _is_array_data(x):
+        rows = _sample_count(sample, _num_samples(x))
+        return rows, batches * (batch_size or 32) / rows
+    if isinstance(x, keras.utils.PyDataset):
+        return len(x), batches / max(1, len(x))
+    dataset = _as_tf_dataset(x)
+    if dataset is not None:
+        cardinality = int(dataset.cardinality())
+        if cardinality > 0:
+            if isinstance(sample, numbers.Integral) and not isinstance(sample, bool):
+                cardinality = min(cardinality, int(sample))
+            elif sample is not None:
+                cardinality = max(1, int(round(sample * cardinality)))
+            return cardinality, batches / cardinality
+    return None, None
 
 
 def _check_targets(model, x, y):

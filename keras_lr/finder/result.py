@@ -11,7 +11,8 @@ from keras_lr import _validation
 from keras_lr._core.batch_loss import BiasCorrectedAverage
 from keras_lr.finder import suggestions as _suggestions
 
-__all__ = ["LRFinderResult", "STOP_REASONS", "smooth", "suggestion_method"]
+__all__ = ["FinderWarning", "LRFinderResult", "MAX_PASSES", "STOP_REASONS", "smooth",
+           "suggestion_method"]
 
 
 def smooth(losses, beta):
@@ -38,6 +39,16 @@ STOP_REASONS = {
     "no data": "the data gave no batch",
     "mixed": "the repeated sweeps ended for different reasons (see `runs`)",
 }
+
+
+class FinderWarning(UserWarning):
+    """A range test whose answer should not be trusted as it is (why, and
+    what to do, in the message)."""
+
+
+# A sweep that reads its data more often than this many times: its later
+# steps see rows the model has fitted, the loss falls for that reason too.
+MAX_PASSES = 5
 
 
 class LRFinderResult:
@@ -92,6 +103,7 @@ class LRFinderResult:
         self.stop_reason = _validation.require_one_of(
             "stop_reason", stop_reason, tuple(STOP_REASONS))
         self.runs = tuple(runs)
+        self.notes = []  # what makes the answer less reliable, with what to do
 
     def __len__(self):
         return len(self.learning_rates)
@@ -120,6 +132,7 @@ class LRFinderResult:
         """
         runs = len(self.runs) or 1
         last = self.learning_rates[-1] if len(self) else float("nan")
+        cautions = self.reliability()
         text = (f"{len(self)} steps" + (f" x {runs} sweeps" if runs > 1 else "")
                 + f", stopped ({self.stop_reason}) at lr={last:.1e}; ")
         try:
@@ -133,7 +146,36 @@ class LRFinderResult:
             text += f"); one-cycle / cyclical range {low:.1e} to {high:.1e}"
         except _suggestions.UnreliableCurveError as e:
             text += f"no reliable suggestion: {e}"
+        for caution in cautions:
+            text += f" Caution: {caution}"
         return text
+
+    def reliability(self):
+        """What makes this curve's answer less reliable, with what to do.
+
+        - the sweep ran all its steps and the loss was still falling at its
+          end (its lowest point in the last tenth of the usable curve): the
+          answer is bounded by `end_lr`, not by where the loss stops falling;
+        - the notes the range test made (data read many times over).
+
+        Returns:
+            A list of messages (empty when nothing is known to be wrong). A
+            curve with no answer at all raises `UnreliableCurveError` from
+            `suggestion()` instead.
+        """
+        messages = list(self.notes)
+        try:
+            lrs, losses = _suggestions.clean_curve(
+                self.learning_rates, self._curve(), len(self.learning_rates) // 10, 5)
+        except _suggestions.UnreliableCurveError:
+            return messages
+        lowest = int(np.argmin(losses))
+        if self.stop_reason == "completed" and lowest >= len(losses) - max(1, len(losses) // 10):
+            messages.append(
+                f"the loss was still falling at the end of the sweep (lowest at "
+                f"lr={lrs[lowest]:.2g}, near end_lr={self.config.get('end_lr', lrs[-1]):.2g}): "
+                "the suggestion is limited by the sweep's range. Raise `end_lr`.")
+        return messages
 
     def one_cycle(self, total_steps=None, *, epochs=None, steps_per_epoch=None, **kwargs):
         """A `keras_lr.schedules.OneCycle` from this range test.
@@ -249,9 +291,26 @@ class LRFinderResult:
         Returns:
             A tuple of two floats, `min_lr < max_lr`.
 
+        With `repeats > 1` each bound is the median of the runs' (as
+        `suggestion()` is the median of the runs' suggestions), so the two
+        agree on whether there is an answer: when at least one run has one.
+
         Raises:
             keras_lr.finder.UnreliableCurveError: as `suggestion`.
         """
+        if self.runs:
+            pairs, reasons = [], []
+            for run in self.runs:
+                try:
+                    pairs.append(run.suggest_range())
+                except _suggestions.UnreliableCurveError as e:
+                    reasons.append(str(e))
+            if not pairs:
+                raise _suggestions.UnreliableCurveError(
+                    f"No run gives a reliable range: {reasons[0]}")
+            low = float(np.median([p[0] for p in pairs]))
+            high = float(np.median([p[1] for p in pairs]))
+            return min(low, high / 3.0), high
         lrs, losses = _suggestions.clean_curve(
             self.learning_rates, self._curve(), len(self.learning_rates) // 10, 5
         )
@@ -338,6 +397,7 @@ class LRFinderResult:
             "stop_reason": self.stop_reason,
             "config": self.config,
             "runs": [run.to_dict() for run in self.runs],
+            "notes": list(self.notes),
         }
 
     def to_json(self, path=None):
@@ -355,12 +415,14 @@ class LRFinderResult:
             return None if values is None else np.array(
                 [np.nan if v is None else v for v in values], dtype="float64")
 
-        return cls(
+        result = cls(
             arr(data["learning_rates"]), arr(data["losses"]),
             arr(data["smoothed_losses"]), arr(data.get("validation_losses")),
             data.get("stop_reason", "completed"), data.get("config"),
             [cls.from_dict(run) for run in data.get("runs", [])],
         )
+        result.notes = list(data.get("notes", []))
+        return result
 
     @classmethod
     def from_json(cls, text_or_path):

@@ -160,6 +160,16 @@ class _JaxRunner:
         states[3] = self.fresh_metrics(initial)
         self.states = states
 
+    def keep(self, positions):
+        """Drops every copy but those at `positions` (in that order): the
+        next steps compute only them (the step is traced again for the new
+        number of copies)."""
+        import jax.numpy as jnp
+
+        index = jnp.asarray(np.asarray(positions, dtype="int32"))
+        self.states = self._jax.tree.map(lambda leaf: jnp.take(leaf, index, axis=0),
+                                         self.states)
+
 
 class _TensorFlowBackend:
     """What the per-copy runner needs from TensorFlow: one `tf.function`
@@ -231,6 +241,7 @@ class _PerCopyRunner:
             return out
 
         model = steps.model
+        self._backend = backend
         self._copies = []
         for k, (trainable, non_trainable, _, metrics, guard) in enumerate(states):
             weights = variables(trainable, True, model.trainable_variables)
@@ -283,9 +294,20 @@ class _PerCopyRunner:
                                   sample_weight) for c, m in zip(self._copies, metrics)]
             return ops.stack([ops.cast(o[0], "float32") for o in out]), [o[1] for o in out]
 
+        self._functions = (train_all, evaluate_all)
         self._train = backend.compile(train_all)
         self._evaluate = backend.compile(evaluate_all)
         self._alive = np.ones(len(self._copies), bool)
+
+    def keep(self, positions):
+        """Drops every copy but those at `positions` (in that order); the
+        step is compiled again for the copies left."""
+        positions = list(positions)
+        self._copies = [self._copies[i] for i in positions]
+        self._alive = self._alive[positions]
+        train_all, evaluate_all = self._functions
+        self._train = self._backend.compile(train_all)
+        self._evaluate = self._backend.compile(evaluate_all)
 
     def train(self, x, y, sample_weight):
         losses, alive = self._train(x, y, sample_weight)

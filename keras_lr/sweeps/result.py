@@ -21,14 +21,18 @@ class SweepResult:
             from the epoch it diverged in.
         diverged_at: Per learning rate, the step at which the copy diverged
             and stopped updating, or None.
+        dropped_at: Per learning rate, the step at which successive halving
+            dropped the copy (`keras_lr.sweeps.halving_grid`), or None.
         directions: The direction of each metric (`"min"` or `"max"`).
     """
 
     def __init__(self, learning_rates, histories, diverged_at, directions=None,
-                 exporter=None, weights=None):
+                 exporter=None, weights=None, dropped_at=None):
         self.learning_rates = [float(lr) for lr in learning_rates]
         self.histories = histories
         self.diverged_at = list(diverged_at)
+        self.dropped_at = list(dropped_at) if dropped_at is not None else [None] * len(
+            self.learning_rates)
         self.directions = dict(directions or {})
         self._exporter = exporter
         self._weights = weights
@@ -116,7 +120,8 @@ class SweepResult:
 
         return {"learning_rates": self.learning_rates,
                 "histories": [{k: clean(v) for k, v in h.items()} for h in self.histories],
-                "diverged_at": self.diverged_at, "directions": self.directions}
+                "diverged_at": self.diverged_at, "dropped_at": self.dropped_at,
+                "directions": self.directions}
 
     def to_json(self, path=None):
         """The dict as JSON text; written to `path` when given."""
@@ -132,7 +137,7 @@ class SweepResult:
         histories = [{k: [math.nan if v is None else v for v in values]
                       for k, values in h.items()} for h in config["histories"]]
         return cls(config["learning_rates"], histories, config["diverged_at"],
-                   config.get("directions"))
+                   config.get("directions"), dropped_at=config.get("dropped_at"))
 
     def plot(self, metric=None, ax=None):
         """Two panels: the final `metric` against the learning rate (log

@@ -6,6 +6,7 @@ import numpy as np
 
 from keras_lr import _validation
 from keras_lr._core import keras_private
+from keras_lr.sweeps import _data
 from keras_lr.sweeps import training
 from keras_lr.sweeps.training import sweep
 
@@ -61,10 +62,10 @@ def short_horizon_grid(model, x, y, *, learning_rates=DEFAULT_GRID, num_steps=30
     num_steps = _validation.require_int("num_steps", num_steps, minimum=1)
     batch_size = _validation.require_int("batch_size", batch_size, minimum=1)
     _validation.require_type("model", model, keras.Model, "a compiled `keras.Model`")
-    training._validate_rates(learning_rates)
+    training.validate_rates(learning_rates)
     if x is None or y is None:
         raise ValueError("Arguments `x` and `y` are required: the grid trains on arrays.")
-    training._check_arrays({"x": x, "y": y})
+    _data.check_arrays({"x": x, "y": y})
     _check_metric(model, metric)
     if validation_data is not None and (
             not isinstance(validation_data, (list, tuple)) or len(validation_data) not in (2, 3)):

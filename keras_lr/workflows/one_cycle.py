@@ -12,6 +12,7 @@ from keras_lr._core.learning_rate import innermost_optimizer
 from keras_lr._core.learning_rate import strategy_scope
 from keras_lr._core.snapshot import warn_if_weights_not_finite
 from keras_lr.finder import LRFinderResult
+from keras_lr.finder import UnreliableCurveError
 from keras_lr.finder import find_lr
 from keras_lr.optimizers import LRMultiplier
 from keras_lr.optimizers import Mechanic
@@ -204,7 +205,15 @@ def _resolve_max_lr(max_lr, div_factor, model, x, y, batch_size, validation_spli
         fx, fy = x, y
         if validation_split:
             (fx, fy, _), _ = keras_private.split_for_validation(x, y, None, validation_split)
-        max_lr = result = find_lr(model, fx, fy, **kwargs)
+        result = find_lr(model, fx, fy, **kwargs)
+        try:
+            result.suggest_range()
+        except UnreliableCurveError as e:
+            raise ValueError(
+                f"The range test that sets the one-cycle peak gave no reliable answer: {e} "
+                "Pass the peak yourself (`max_lr=` to fit_one_cycle, `base_lr=` to "
+                "fine_tune), or change the sweep with `find_lr_kwargs=`.") from e
+        max_lr = result
     elif find_lr_kwargs is not None:
         raise ValueError(
             "Argument `find_lr_kwargs` is for the range test that runs when "
