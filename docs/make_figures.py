@@ -1,12 +1,19 @@
 """Generates the pictures of the documentation from the real code.
 
-    python docs/make_figures.py        # writes docs/img/*.png
+    python docs/make_figures.py                  # writes docs/img/*.png and docs/img/SOURCES
+    python docs/make_figures.py --check          # exit 1 if the figures are older than the code
+    python docs/make_figures.py --if-changed --output-dir DIR
 
-CI runs it before `mkdocs build --strict`, so every figure on the site is
-drawn by the released schedules, never by hand.
+`docs/img/SOURCES` holds a digest of what the figures are drawn from (this
+script, the package, the examples). CI (`.ci/run`) redraws them, into a
+scratch folder (the tracked tree stays clean), only when that digest
+changed, and says when the committed figures are older than the code.
 """
 
+import argparse
+import hashlib
 import os
+import pathlib
 
 os.environ.setdefault("MPLBACKEND", "Agg")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -17,7 +24,20 @@ import matplotlib.pyplot as plt  # noqa: E402
 import keras_lr  # noqa: E402
 from keras_lr import schedules as S  # noqa: E402
 
+ROOT = pathlib.Path(__file__).resolve().parents[1]
 OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "img")
+SOURCES = pathlib.Path(OUT) / "SOURCES"
+
+
+def digest():
+    """A digest of every file the figures are drawn from."""
+    files = [pathlib.Path(__file__).resolve()]
+    files += sorted((ROOT / "keras_lr").rglob("*.py")) + sorted((ROOT / "examples").glob("*.py"))
+    sha = hashlib.sha256()
+    for path in files:
+        sha.update(str(path.relative_to(ROOT)).encode())
+        sha.update(path.read_bytes())
+    return sha.hexdigest()
 
 
 def _save(fig, name):
@@ -184,10 +204,10 @@ def finder():
                               keras.layers.Dense(10, activation="softmax")])
     model.compile("adam", "sparse_categorical_crossentropy")
     result = keras_lr.find_lr(model, (x / 16.0).astype("float32"), y, seed=0, verbose=0)
-    ax = result.plot()
-    ax.set_title("find_lr on the digits MLP (Adam): " + repr(result).split(", ", 3)[-1][:-1],
-                 fontsize=8)
-    _save(ax.figure, "finder_digits_mlp.png")
+    figure = result.plot()
+    figure.axes[0].set_title(
+        "find_lr on the digits MLP (Adam): " + repr(result).split(", ", 3)[-1][:-1], fontsize=8)
+    _save(figure, "finder_digits_mlp.png")
 
 
 def workflows():
@@ -329,7 +349,34 @@ def sweep():
 
 
 def main():
+    global OUT
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--check", action="store_true",
+                        help="exit 1 if docs/img is older than the code it is drawn from")
+    parser.add_argument("--if-changed", action="store_true",
+                        help="draw only if the code changed since docs/img was drawn")
+    parser.add_argument("--output-dir", default=None, help="draw here instead of docs/img")
+    args = parser.parse_args()
+    current = SOURCES.read_text().strip() if SOURCES.exists() else ""
+    if args.check:
+        if current != digest():
+            print("docs/img is older than the code: run `python docs/make_figures.py`")
+            return 1
+        print("docs/img is current")
+        return 0
+    if args.if_changed and current == digest():
+        print("docs/img is current: nothing to draw")
+        return 0
+    if args.output_dir:
+        OUT = args.output_dir
     os.makedirs(OUT, exist_ok=True)
+    _draw_all()
+    if not args.output_dir:
+        SOURCES.write_text(digest() + "\n")
+    return 0
+
+
+def _draw_all():
     cyclical()
     one_cycle()
     warmup_join()
@@ -343,4 +390,4 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

@@ -54,8 +54,7 @@ def main():
           f"valley {result.suggestion('valley'):.2e}")
     os.makedirs(args.output_dir, exist_ok=True)
     path = os.path.join(args.output_dir, "lr_finder.png")
-    ax = result.plot()
-    ax.figure.savefig(path, dpi=100, bbox_inches="tight")
+    result.plot().savefig(path, dpi=100, bbox_inches="tight")
     print(f"finder plot: {path}")
 
     constant = build(lr)

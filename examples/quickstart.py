@@ -1,8 +1,9 @@
-"""keras-lr quickstart: a one-cycle schedule on the digits data, offline.
+"""keras-lr quickstart: find the learning rate, then train one cycle at it, offline.
 
-Trains a small MLP on scikit-learn's `load_digits` with
-`keras_lr.schedules.OneCycle` (and its momentum curve previewed), prints the
-validation accuracy and writes a plot of the schedule.
+Runs the LR range test (`keras_lr.find_lr`) on a small MLP for scikit-learn's
+`load_digits`, saves the finder's plot, trains one cycle sized from `fit`'s
+arguments at the finder's range (`keras_lr.fit_one_cycle`), prints the
+validation accuracy and saves a plot of the schedule it used.
 
     python examples/quickstart.py [--epochs 8] [--output-dir examples/output]
 """
@@ -25,45 +26,42 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--epochs", type=int, default=8)
     parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--max-lr", type=float, default=0.05)
     parser.add_argument("--output-dir", default=os.path.join("examples", "output"))
     args = parser.parse_args()
+    os.makedirs(args.output_dir, exist_ok=True)
 
     keras.utils.set_random_seed(0)
     (x_train, y_train), (x_val, y_val) = digits()
-    steps_per_epoch = -(-len(x_train) // args.batch_size)
-    total_steps = args.epochs * steps_per_epoch
-
-    # The schedule is a pure function of `optimizer.iterations`: it runs
-    # inside the compiled train step and resumes from a checkpoint for free.
-    schedule = keras_lr.schedules.OneCycle(
-        max_learning_rate=args.max_lr, total_steps=total_steps
-    )
     model = keras.Sequential([
         keras.Input((64,)),
         keras.layers.Dense(128, activation="relu"),
         keras.layers.Dense(10, activation="softmax"),
     ])
-    model.compile(
-        optimizer=keras.optimizers.SGD(learning_rate=schedule, momentum=0.9),
-        loss="sparse_categorical_crossentropy",
-        metrics=["accuracy"],
-    )
-    model.fit(x_train, y_train, batch_size=args.batch_size, epochs=args.epochs,
-              validation_data=(x_val, y_val), verbose=0)
-    _, accuracy = model.evaluate(x_val, y_val, verbose=0)
-    print(f"validation accuracy: {accuracy:.4f} "
-          f"({args.epochs} epochs, {total_steps} steps, OneCycle max_lr={args.max_lr})")
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy",
+                  metrics=["accuracy"])
 
-    os.makedirs(args.output_dir, exist_ok=True)
-    ax = keras_lr.plot_schedule(schedule, total_steps,
-                                momentum=schedule.momentum_schedule())
-    # The momentum curve is drawn for reference: this model keeps SGD's
-    # constant momentum=0.9.
-    ax.set_title("OneCycle learning rate (and its momentum curve)")
-    path = os.path.join(args.output_dir, "quickstart_schedule.png")
-    ax.figure.savefig(path, dpi=100, bbox_inches="tight")
-    print(f"schedule plot: {path}")
+    # 1. The range test: a progress bar, then the answer in one line. The
+    #    model is put back exactly as it was afterwards.
+    result = keras_lr.find_lr(model, x_train, y_train, batch_size=args.batch_size)
+    figure = result.plot()
+    finder_plot = os.path.join(args.output_dir, "quickstart_finder.png")
+    figure.savefig(finder_plot, dpi=100, bbox_inches="tight")
+    print(f"finder plot: {finder_plot}")
+
+    # 2. One cycle over the finder's range, sized from fit's own arguments;
+    #    Adam's beta_1 cycles the other way inside the compiled step.
+    history = keras_lr.fit_one_cycle(model, x_train, y_train, epochs=args.epochs,
+                                     max_lr=result, batch_size=args.batch_size,
+                                     validation_data=(x_val, y_val), verbose=0)
+    print(f"validation accuracy: {history.history['val_accuracy'][-1]:.4f}")
+
+    schedule = history.schedule
+    figure = keras_lr.plot_schedule(schedule, schedule.total_steps,
+                                    momentum=schedule.momentum_schedule())
+    figure.axes[0].set_title("The one-cycle schedule fit_one_cycle trained with")
+    schedule_plot = os.path.join(args.output_dir, "quickstart_schedule.png")
+    figure.savefig(schedule_plot, dpi=100, bbox_inches="tight")
+    print(f"schedule plot: {schedule_plot}")
 
 
 if __name__ == "__main__":

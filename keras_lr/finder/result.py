@@ -78,7 +78,7 @@ class LRFinderResult:
     result = keras_lr.find_lr(model, x, y)
     lr = result.suggestion()                  # "minimum"
     low, high = result.suggest_range()
-    result.plot().figure.savefig("lr_find.png")
+    result.plot().savefig("lr_find.png")
     ```
     """
 
@@ -330,7 +330,8 @@ class LRFinderResult:
             show_range: Bool. Shade `suggest_range()`. Defaults to `True`.
 
         Returns:
-            The matplotlib `Axes`.
+            The matplotlib `Figure` (the figure of `ax` when one is given), as
+            every `plot` in keras-lr returns: `result.plot().savefig(path)`.
 
         Raises:
             ImportError: if matplotlib is not installed.
@@ -338,6 +339,8 @@ class LRFinderResult:
         plt = _optional.import_optional("matplotlib.pyplot", "LRFinderResult.plot")
         if ax is None:
             _, ax = plt.subplots(figsize=(6.5, 4))
+        labels = {"minimum": "minimum (lowest loss / 10)", "valley": "valley",
+                  "steep": "steepest descent", "slide": "slide"}
         if self.runs:
             # The repeats as a band: min to max of the sweeps' smoothed losses.
             length = min(len(run) for run in self.runs)
@@ -364,7 +367,7 @@ class LRFinderResult:
             y = np.interp(np.log10(lr), np.log10(self.learning_rates),
                           np.nan_to_num(curve, nan=np.nanmax(curve)))
             ax.plot([lr], [y], linestyle="none", marker=markers.get(method, "o"),
-                    markersize=8, label=f"{method}: {lr:.2e}")
+                    markersize=8, label=f"{labels.get(method, method)}: {lr:.2e}")
         if show_range:
             try:
                 low, high = self.suggest_range()
@@ -382,7 +385,9 @@ class LRFinderResult:
         ax.set_ylabel("loss")
         ax.legend(fontsize=8)
         ax.grid(True, which="both", alpha=0.2)
-        return ax
+        if not ax.get_title():
+            ax.set_title("Learning-rate range test", fontsize=10)
+        return ax.figure
 
     def to_dict(self):
         """A JSON-serializable dict (NaN stored as None)."""

@@ -75,7 +75,9 @@ def plot_schedule(schedule, total_steps, ax=None, momentum=None, log_scale=False
             `False`.
 
     Returns:
-        The matplotlib `Axes` of the learning rate.
+        The matplotlib `Figure` (the figure of `ax` when one is given), as
+        every `plot` in keras-lr returns; `figure.axes[0]` is the learning
+        rate's axes.
 
     Raises:
         ImportError: if matplotlib is not installed.
@@ -85,14 +87,14 @@ def plot_schedule(schedule, total_steps, ax=None, momentum=None, log_scale=False
 
     ```python
     >>> schedule = keras_lr.schedules.OneCycle(0.1, total_steps=1000)
-    >>> ax = keras_lr.plot_schedule(
+    >>> figure = keras_lr.plot_schedule(
     ...     schedule, 1000, momentum=schedule.momentum_schedule())
-    >>> ax.get_xlabel()
+    >>> figure.axes[0].get_xlabel()
     'step'
 
     ```
 
-    Save it with `ax.figure.savefig("one_cycle.png")`.
+    Save it with `figure.savefig("one_cycle.png")`.
     """
     total_steps = _validation.require_int("total_steps", total_steps, minimum=1)
     _validation.require_bool("log_scale", log_scale)
@@ -122,4 +124,4 @@ def plot_schedule(schedule, total_steps, ax=None, momentum=None, log_scale=False
         lines.append(m_line)
     ax.legend(lines, [line.get_label() for line in lines], loc="best")
     ax.grid(True, alpha=0.3)
-    return ax
+    return ax.figure

@@ -246,7 +246,8 @@ class Copies:
     def train_steps(self, steps):
         """`steps` more steps, across epoch boundaries (each full epoch is
         recorded in the histories)."""
-        for _ in range(steps):
+        end = self.step + steps
+        while self.step < end:
             if self._stream is None:
                 self._runner.reset_metrics(self._initial_metrics)
                 self._stream = self._epoch_batches()
@@ -258,6 +259,19 @@ class Copies:
                 self._stream = None
                 continue
             self._train_batch(batch, self._totals, self._counts)
+        if self._stream is not None and self.step % self._steps_per_epoch() == 0:
+            # The epoch's last batch was just trained: close it now.
+            self._record_epoch(self._totals, self._counts)
+            self._stream = None
+
+    def _steps_per_epoch(self):
+        if getattr(self, "_epoch_steps", None) is None:
+            self._epoch_steps = sum(1 for _ in self._epoch_batches_unshuffled())
+        return self._epoch_steps
+
+    def _epoch_batches_unshuffled(self):
+        x, y, sample_weight, batch_size, _ = self._data
+        return _data.batches(x, y, sample_weight, batch_size, False, None)
 
     def _train_batch(self, batch, totals, counts):
         bx, by, bw = batch

@@ -90,7 +90,8 @@ def test_plot_draws_the_repeats_as_a_labelled_band():
     from keras_lr.finder.range_test import _combine
 
     result = _combine(runs)
-    ax = result.plot()
+    figure = result.plot()
+    ax = figure.axes[0]
     labels = [c.get_label() for c in ax.collections]
     assert "3 sweeps (min to max)" in labels
     band = ax.collections[labels.index("3 sweeps (min to max)")]

@@ -155,10 +155,17 @@ def test_json_round_trip_keeps_nan(tmp_path):
 
 
 def test_plot_has_log_axis_and_marks():
+    matplotlib = pytest.importorskip("matplotlib")
+    matplotlib.use("Agg")
+    import matplotlib.figure
+
     lrs, loss = u_curve(noise=0.02)
     result = LRFinderResult(lrs, loss + 0.01, smoothed_losses=loss)
-    ax = result.plot()
+    figure = result.plot()
+    assert isinstance(figure, matplotlib.figure.Figure)
+    ax = figure.axes[0]
     assert ax.get_xscale() == "log"
+    assert ax.get_title() == "Learning-rate range test"
     labels = [t.get_text() for t in ax.get_legend().get_texts()]
     assert any(label.startswith("valley") for label in labels)
     assert any(label.startswith("range") for label in labels)
