@@ -348,6 +348,22 @@ def sweep():
     _save(fig, "sweep.png")
 
 
+def halving():
+    """`halving_grid` on the digits MLP (the example's): the rungs."""
+    import sys
+
+    from sklearn.datasets import load_digits
+
+    sys.path.insert(0, str(ROOT / "examples"))
+    import halving_grid as example
+
+    x, y = load_digits(return_X_y=True)
+    x = (x / 16.0).astype("float32")
+    _, result = keras_lr.sweeps.halving_grid(example.build(), x[:1300], y[:1300], epochs=10,
+                                             batch_size=64, validation_data=(x[1300:], y[1300:]))
+    _save(example.plot_rungs(result), "halving_grid.png")
+
+
 def main():
     global OUT
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -387,6 +403,7 @@ def _draw_all():
     workflows()
     lr_free()
     sweep()
+    halving()
 
 
 if __name__ == "__main__":

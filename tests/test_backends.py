@@ -73,7 +73,7 @@ def start_backend_runs():
         # removes all but the three newest, the running TensorFlow session's too.
         basetemp = tempfile.mkdtemp(prefix=f"keras_lr_{backend}_")
         process = subprocess.Popen(
-            [sys.executable, "-m", "pytest", "-q", "-rs", "-p", "no:cacheprovider",
+            [sys.executable, "-m", "pytest", "-q", "-rfEs", "-p", "no:cacheprovider",
              f"--basetemp={basetemp}", *SUITES],
             cwd=ROOT, env=_environment(backend), stdout=log, stderr=subprocess.STDOUT,
             text=True)
@@ -104,5 +104,8 @@ def test_suites_pass_on_the_other_backends(backend):
         pytest.fail(f"{module} is not installed: pip install -e '.[test]' installs it")
     code, output, last = _wait(backend)
     print(output[-6000:])
-    assert code == 0, f"{backend} backend run failed:\n{output[-6000:]}"
+    # The failures first: the tail alone can be all skip reasons.
+    failures = "\n".join(line for line in output.splitlines()
+                         if line.startswith(("FAILED", "ERROR")))
+    assert code == 0, f"{backend} backend run failed:\n{failures}\n...\n{output[-6000:]}"
     assert " passed" in last, output[-6000:]

@@ -38,7 +38,7 @@ def _rung_ends(total_steps, rungs):
 
 
 def halving_grid(model, x, y, *, epochs, learning_rates=DEFAULT_GRID, batch_size=32,
-                 validation_data=None, validation_fraction=0.2, rungs=4, keep=0.5,
+                 validation_data=None, validation_fraction=0.2, rungs=3, keep=0.5,
                  metric="val_loss", shuffle=True, shuffle_seed=0, verbose=0):
     """Suggests a constant learning rate by successive halving of a grid.
 
@@ -54,10 +54,13 @@ def halving_grid(model, x, y, *, epochs, learning_rates=DEFAULT_GRID, batch_size
     grid trained to your budget, except where a rate that would have won
     looked worse than half the others early on.
 
-    Cost: with `K` rates and `keep=0.5`, about `K / 2 ** (rungs - 1) + (rungs
-    - 1) * K / 2 ** (rungs - 1)` copies trained for the whole budget; 21 rates
-    and 4 rungs: about 7 budgets of copies, which one sweep runs in a few
-    fits' time (`docs/benchmarks.md` has the measured ratio to the full grid).
+    Cost: each rung trains the copies still in for as long as all earlier
+    rungs together, so with `K` rates, `keep=0.5` and `R` rungs about `K /
+    2 ** (R - 1) * (1 + (R - 1) / 2)` budgets of copies train: 21 rates and
+    the default 3 rungs, about 11 budgets, which one sweep runs in a few
+    fits' time (`docs/benchmarks.md` has the measured ratio to the full grid,
+    and why 3 rungs: the first rung, at a quarter of the budget, is late
+    enough that a rate that wins at the end is rarely in the worse half).
 
     Args:
         model: A compiled Keras model (left as it was; an unbuilt one is
@@ -73,7 +76,8 @@ def halving_grid(model, x, y, *, epochs, learning_rates=DEFAULT_GRID, batch_size
             the last `validation_fraction` of `x` is held out (as Keras's
             `validation_split`: shuffle sorted data first).
         validation_fraction: Float in (0, 1). Defaults to `0.2`.
-        rungs: Integer >= 1. Defaults to `4`.
+        rungs: Integer >= 1, how many times the copies are scored (the
+            first at `epochs / 2 ** (rungs - 1)`). Defaults to `3`.
         keep: Float in (0, 1), the fraction of copies kept at each rung.
             Defaults to `0.5`.
         metric: `"val_loss"` or `"val_<metric>"` of a compiled metric, what

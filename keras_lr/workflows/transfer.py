@@ -54,14 +54,20 @@ def backbone_groups(model, backbone, groups=3):
     """
     backbone = _find_backbone(model, backbone)
     groups = _validation.require_int("groups", groups, minimum=2)
-    was = backbone.trainable
-    backbone.trainable = True  # its weights count as trainable while grouping
+    # Its weights count as trainable while grouping. Setting `trainable` on a
+    # model sets it on every layer inside, so each layer's own flag is put
+    # back (outermost first): a non-trainable BatchNormalization inside a
+    # trainable backbone stays non-trainable.
+    layers = [backbone, *keras_private.flatten_layers(backbone)]
+    was = [layer.trainable for layer in layers]
+    backbone.trainable = True
     try:
         body = weighted_layers(backbone)
         inside = {id(layer) for layer in body}
         head = [layer for layer in weighted_layers(model) if id(layer) not in inside]
     finally:
-        backbone.trainable = was
+        for layer, trainable in zip(layers, was):
+            layer.trainable = trainable
     if len(body) < groups - 1:
         raise ValueError(
             f"Argument `groups` must be at most 1 + the {len(body)} layers with "

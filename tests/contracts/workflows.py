@@ -121,6 +121,25 @@ def _check_short_horizon_grid(model, before, result):
     assert rate in (0.01, 0.05)
 
 
+def _halving_grid(model, bad):
+    from keras_lr import sweeps
+
+    x, y, sample_weight = _data(bad)
+    if sample_weight is not None:  # the grid's data has no weights: a NaN target instead
+        y = y.copy()
+        y[harness.BAD_ROW] = np.nan
+    return sweeps.halving_grid(model, x, y, epochs=2, learning_rates=[0.003, 0.01, 0.05],
+                               rungs=2, batch_size=harness.BATCH)
+
+
+def _check_halving_grid(model, before, result):
+    for a, b in zip(harness.weights(model), before):
+        np.testing.assert_array_equal(a, b, err_msg="halving_grid changed the user's model")
+    rate, sweep = result
+    assert rate in (0.003, 0.01, 0.05)
+    assert len(sweep.rungs) == 2 and len(sweep.rungs[-1]["scores"]) == 2
+
+
 def _fine_tune(model, bad):
     import keras_lr
 
@@ -156,6 +175,8 @@ WORKFLOWS = [
     Workflow("fine_tune", _fine_tune, _check_fine_tune, "warns", declared=ONE_CYCLE_REFUSES),
     Workflow("sweep", _sweep, _check_sweep, "masks", declared=SWEEP_REFUSES),
     Workflow("short_horizon_grid", _short_horizon_grid, _check_short_horizon_grid, "raises",
+             declared=SWEEP_REFUSES),
+    Workflow("halving_grid", _halving_grid, _check_halving_grid, "raises",
              declared=SWEEP_REFUSES),
 ]
 

@@ -68,3 +68,36 @@ def test_arguments_are_checked_before_training(data):
         arguments.update(kwargs)
         with pytest.raises(ValueError, match=match):
             keras_lr.sweeps.halving_grid(model, x, y, **arguments)
+
+
+def test_rung_ends_halve_back_from_the_budget():
+    from keras_lr.sweeps.halving import _rung_ends
+
+    assert _rung_ends(40, 3) == [10, 20, 40]  # the default: a quarter, a half, all
+    assert _rung_ends(80, 4) == [10, 20, 40, 80]
+    assert _rung_ends(3, 4) == [1, 2, 3]  # at least one step, strictly increasing
+    assert _rung_ends(7, 1) == [7]
+
+
+def test_the_default_answer_is_the_best_of_separate_fits(data, fresh_session):
+    # The reference: one `model.fit` per rate, the whole budget, the best
+    # held-out loss at the end. The default 3 rungs score at a quarter and
+    # a half of the budget; here the winner survives both.
+    x, y = data
+    rates = [1e-4, 1e-3, 1e-2, 1e-1, 1.0]
+    validation = (x[320:], y[320:])
+    losses = []
+    for rate in rates:
+        model = _mlp()
+        model.optimizer.learning_rate = rate
+        history = model.fit(x[:320], y[:320], epochs=4, batch_size=32, shuffle=False,
+                            validation_data=validation, verbose=0)
+        losses.append(history.history["val_loss"][-1])
+    expected = rates[int(np.nanargmin(losses))]
+    lr, result = keras_lr.sweeps.halving_grid(_mlp(), x[:320], y[:320], epochs=4,
+                                              learning_rates=rates, batch_size=32,
+                                              validation_data=validation, shuffle=False)
+    assert lr == expected
+    assert [r["step"] for r in result.rungs] == [10, 20, 40]
+    assert [len(r["scores"]) for r in result.rungs] == [5, 3, 2]
+    np.testing.assert_allclose(result.rungs[-1]["scores"][lr], min(losses), rtol=1e-4)
