@@ -8,9 +8,39 @@ from keras import ops
 
 from keras_lr import _validation
 
-__all__ = ["as_float_step", "check_schedule_or_number", "deserialize_child", "evaluate", "power", "serialize_child"]
+__all__ = ["ConfigRepr", "as_float_step", "check_schedule_or_number", "deserialize_child", "evaluate", "power", "serialize_child"]
 
 LearningRateSchedule = keras.optimizers.schedules.LearningRateSchedule
+
+
+def _shown(value):
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    if callable(value) and hasattr(value, "__name__") and not isinstance(value, type):
+        return value.__name__
+    return repr(value)
+
+
+class ConfigRepr:
+    """A schedule's repr with its arguments, from `get_config()`:
+    `OneCycle(max_learning_rate=0.01, total_steps=450, ...)`, nested
+    schedules shown as theirs (the live attribute where there is one)."""
+
+    def __repr__(self):
+        try:
+            config = self.get_config()
+        except Exception:  # a half-built object: Python's default
+            return object.__repr__(self)
+        parts = []
+        for key, value in config.items():
+            if key == "name" and value in (None, type(self).__name__):
+                continue
+            serialized = isinstance(value, dict) or (
+                isinstance(value, (list, tuple)) and any(isinstance(v, dict) for v in value))
+            if serialized and hasattr(self, key):
+                value = getattr(self, key)  # the live schedules, not their configs
+            parts.append(f"{key}={_shown(value)}")
+        return f"{type(self).__name__}({', '.join(parts)})"
 
 
 def as_float_step(step):

@@ -208,7 +208,9 @@ def _multiplier_groups(optimizer):
     """`[(name, multiplier)]`, one per distinct multiplier of the
     `LRMultiplier` in the chain (empty without one)."""
     wrapper = optimizer
-    while wrapper is not None and not hasattr(wrapper, "variable_multipliers"):
+    # (callbacks sit below optimizers: an LRMultiplier is known by its
+    # `default_multiplier`; every wrapper reads `variable_multipliers`.)
+    while wrapper is not None and not hasattr(wrapper, "default_multiplier"):
         wrapper = getattr(wrapper, "inner_optimizer", None)
     if wrapper is None:
         return []

@@ -1,6 +1,8 @@
 """The base of optimizers whose update needs a pass over every variable
 first (a global step-size estimate: Prodigy, D-Adaptation, DoG)."""
 
+import warnings
+
 import keras
 from keras import ops
 
@@ -67,6 +69,21 @@ def validate_growth_rate(growth_rate):
 _REFUSED = ("clipnorm", "clipvalue", "global_clipnorm", "gradient_accumulation_steps")
 
 
+def _times(ratio):
+    return f"{ratio:,.0f}x" if ratio >= 100 else f"{ratio:.3g}x"
+
+
+def _warn_multiplier(name, learning_rate):
+    """A learning-rate-free optimizer given a learning rate as for Adam."""
+    how = (f"about {_times(1.0 / learning_rate)} smaller steps than it estimates"
+           if learning_rate > 0 else "no steps at all") if learning_rate < 0.1 else \
+        f"about {_times(learning_rate)} larger steps than it estimates"
+    warnings.warn(
+        f"{name}: `learning_rate` multiplies the step size it estimates; it is not a "
+        f"step size (keep it near 1.0, 0.5 to 2 for a gentler or bolder run). This one "
+        f"takes {how}. Received: learning_rate={learning_rate!r}", stacklevel=4)
+
+
 class GlobalStepOptimizer(keras.optimizers.Optimizer):
     """A Keras optimizer with a `prepare_step(grads, variables, lr)` pass.
 
@@ -85,12 +102,18 @@ class GlobalStepOptimizer(keras.optimizers.Optimizer):
     and equal one device.
     """
 
+    # Whether `learning_rate` multiplies an estimated step size (Prodigy,
+    # D-Adaptation, DoG, DoWG) rather than being one (Schedule-Free).
+    learning_rate_is_multiplier = False
+
     def __init__(self, learning_rate, name, **kwargs):
         learning_rate = _validation.as_scalar(learning_rate)
         if not isinstance(learning_rate, keras.optimizers.schedules.LearningRateSchedule):
             # A multiplier of the estimated step: NaN, inf or a float32
             # overflow would train nothing, silently.
             _validation.require_non_negative("learning_rate", learning_rate)
+            if self.learning_rate_is_multiplier and not 0.1 <= learning_rate <= 10.0:
+                _warn_multiplier(type(self).__name__, learning_rate)
         for argument in _REFUSED:
             if kwargs.get(argument) is not None:
                 raise ValueError(
@@ -190,6 +213,8 @@ class EtaStepOptimizer(GlobalStepOptimizer):
     A subclass's `build` adds its own scalars, then `add_eta_and_x0`; its
     `prepare_step` ends with `finish_pass(eta, finite, step_grads)`.
     """
+
+    learning_rate_is_multiplier = True
 
     def add_eta_and_x0(self, var_list):
         self._eta = self.add_scalar("eta", 0.0)

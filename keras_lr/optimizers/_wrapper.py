@@ -164,6 +164,24 @@ class OptimizerWrapper(keras.optimizers.Optimizer):
     def iterations(self):
         return self.inner_optimizer.iterations
 
+    def variable_multipliers(self, variables=None):
+        """The per-layer multipliers of the `LRMultiplier` inside this
+        wrapper (after `fine_tune` or `fit_one_cycle(multipliers=...)` the
+        model's optimizer is a `ScheduledMomentum` around one): see
+        `LRMultiplier.variable_multipliers`.
+
+        Raises:
+            ValueError: if no `LRMultiplier` is inside (every variable then
+                trains at the rate itself).
+        """
+        inner = self.inner_optimizer
+        if isinstance(inner, OptimizerWrapper):
+            return inner.variable_multipliers(variables)
+        raise ValueError(
+            f"This optimizer ({type(self).__name__} around {type(inner).__name__}) has no "
+            "LRMultiplier inside: every variable trains at the learning rate itself "
+            "(multiplier 1).")
+
     @property
     def loss_scale_factor(self):
         inner = self.__dict__.get("inner_optimizer")

@@ -60,6 +60,8 @@ class DAdaptAdam(GlobalStepOptimizer):
         D-Adaptation"](https://arxiv.org/abs/2301.07733).
     """
 
+    learning_rate_is_multiplier = True
+
     def __init__(self, learning_rate=1.0, beta_1=0.9, beta_2=0.999, epsilon=1e-8,
                  weight_decay=0.0, decouple=False, use_bias_correction=False, d0=1e-6,
                  growth_rate=float("inf"), name="dadapt_adam", **kwargs):

@@ -90,6 +90,8 @@ class Prodigy(GlobalStepOptimizer):
         Parameter-Free Learner"](https://arxiv.org/abs/2306.06101).
     """
 
+    learning_rate_is_multiplier = True
+
     def __init__(self, learning_rate=1.0, beta_1=0.9, beta_2=0.999, beta_3=None,
                  epsilon=1e-8, weight_decay=0.0, decouple=True, use_bias_correction=False,
                  safeguard_warmup=False, d0=1e-6, d_coef=1.0, growth_rate=float("inf"),

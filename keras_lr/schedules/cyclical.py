@@ -55,7 +55,7 @@ def _serialize_scale_fn(scale_fn):
 
 
 @keras.saving.register_keras_serializable(package="keras_lr")
-class CyclicalLearningRate(keras.optimizers.schedules.LearningRateSchedule):
+class CyclicalLearningRate(_common.ConfigRepr, keras.optimizers.schedules.LearningRateSchedule):
     """A learning rate that cycles between two bounds (Smith, 2015).
 
     Each cycle rises linearly from `initial_learning_rate` to

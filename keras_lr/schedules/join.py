@@ -10,7 +10,7 @@ __all__ = ["Join"]
 
 
 @keras.saving.register_keras_serializable(package="keras_lr")
-class Join(keras.optimizers.schedules.LearningRateSchedule):
+class Join(_common.ConfigRepr, keras.optimizers.schedules.LearningRateSchedule):
     """Runs schedules one after the other, each seeing its local step.
 
     With `boundaries = [b1, b2, ...]`, `schedules[0]` runs on steps

@@ -83,7 +83,7 @@ def _validate_shape(total_steps, pct_start, anneal_strategy, three_phase):
 
 
 @keras.saving.register_keras_serializable(package="keras_lr")
-class OneCycle(keras.optimizers.schedules.LearningRateSchedule):
+class OneCycle(_common.ConfigRepr, keras.optimizers.schedules.LearningRateSchedule):
     """The one-cycle learning-rate policy, step for step as PyTorch's.
 
     The learning rate rises from `max_learning_rate / div_factor` to
@@ -230,7 +230,7 @@ class OneCycle(keras.optimizers.schedules.LearningRateSchedule):
 
 
 @keras.saving.register_keras_serializable(package="keras_lr")
-class OneCycleMomentum(keras.optimizers.schedules.LearningRateSchedule):
+class OneCycleMomentum(_common.ConfigRepr, keras.optimizers.schedules.LearningRateSchedule):
     """The momentum curve of the one-cycle policy, inverse to the LR.
 
     Momentum anneals from `max_momentum` to `base_momentum` while the learning

@@ -14,7 +14,7 @@ _SHAPES = ("linear", "cosine", "exponential")
 
 
 @keras.saving.register_keras_serializable(package="keras_lr")
-class Warmup(keras.optimizers.schedules.LearningRateSchedule):
+class Warmup(_common.ConfigRepr, keras.optimizers.schedules.LearningRateSchedule):
     """Warms the learning rate up to any schedule (or constant), continuously.
 
     For the first `warmup_steps` steps the learning rate goes from

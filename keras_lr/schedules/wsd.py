@@ -14,7 +14,7 @@ _DECAY_SHAPES = ("linear", "cosine", "1-sqrt", "exponential")
 
 
 @keras.saving.register_keras_serializable(package="keras_lr")
-class WarmupStableDecay(keras.optimizers.schedules.LearningRateSchedule):
+class WarmupStableDecay(_common.ConfigRepr, keras.optimizers.schedules.LearningRateSchedule):
     """Warmup, a long constant phase, then a short decay (WSD).
 
     The schedule of MiniCPM and of recent LLM training (Hu et al., 2024;

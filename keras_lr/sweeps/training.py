@@ -220,7 +220,25 @@ def sweep(model, x, y=None, *, learning_rates, epochs, batch_size=32, validation
             copies.validate(validation_data)
         if progbar is not None:
             progbar.update(epoch + 1, [("alive", float(copies.alive().sum()))])
-    return copies.result()
+    result = copies.result()
+    if verbose:
+        keras_private.print_msg(describe_sweep(result, epochs))
+    return result
+
+
+def describe_sweep(result, epochs):
+    """The line `sweep` prints at its end: what it found, and by what."""
+    rates = result.learning_rates
+    diverged = sum(d is not None for d in result.diverged_at)
+    metric = result._default_metric()
+    text = (f"sweep: {len(rates)} learning rates from {min(rates):.3g} to {max(rates):.3g}, "
+            f"{epochs} epochs each; {diverged} diverged")
+    if diverged == len(rates):
+        return text + ": no best rate."
+    text += f"; best {result.best():.3g} by the last epoch's {metric}"
+    if metric == "loss":
+        text += " (training loss: pass `validation_data` to rank on held-out data)"
+    return text + "."
 
 
 def check_trains_as_fit(model):

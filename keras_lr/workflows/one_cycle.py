@@ -1,5 +1,6 @@
 """`keras_lr.fit_one_cycle`: one-cycle training in one call, sized from `fit`."""
 
+import inspect
 import json
 import os
 
@@ -161,9 +162,35 @@ class _BackedUpChoice:
             json.dump({"max_lr": float(max_lr), "div_factor": float(div_factor)}, f)
 
 
-def check_fit_arguments(callbacks, verbose, multipliers=None):
+def _accepted_by_fit(model, key):
+    parameters = inspect.signature(model.fit).parameters
+    return key in parameters or any(p.kind is inspect.Parameter.VAR_KEYWORD
+                                    for p in parameters.values())
+
+
+# fastai's names for what these workflows call otherwise.
+FASTAI_NAMES = {"lr_max": "max_lr", "base_lr": "max_lr", "div": "div_factor",
+                "div_final": "final_div_factor", "moms": "momentum", "cbs": "callbacks",
+                "n_epoch": "epochs", "freeze_epochs": "epochs (a second fit)",
+                "wd": "the optimizer's `weight_decay`", "bs": "batch_size"}
+
+
+def check_fit_arguments(callbacks, verbose, multipliers=None, fit_kwargs=None, model=None,
+                        caller="fit_one_cycle", own=()):
     """The arguments a workflow passes on to `fit` or an `LRMultiplier`,
-    checked before the range test (minutes before `fit` would check them)."""
+    checked before the range test (minutes before `fit` would check them).
+    `fit_kwargs` (what goes on to `model.fit`) must be `fit`'s: a fastai name
+    is pointed to its name here (`own`: the caller's own arguments)."""
+    for key in fit_kwargs or ():
+        if key in FASTAI_NAMES and key not in own:
+            raise TypeError(
+                f"{caller}() got an unexpected keyword argument `{key}`: fastai's `{key}` "
+                f"is `{FASTAI_NAMES[key]}` here.")
+        if model is not None and not _accepted_by_fit(model, key):
+            raise TypeError(
+                f"{caller}() got an unexpected keyword argument `{key}`: it is neither "
+                f"one of its own nor one of `model.fit`'s. Received: {key}="
+                f"{fit_kwargs[key]!r}")
     if callbacks is not None and (not isinstance(callbacks, (list, tuple)) or not all(
             isinstance(c, keras.callbacks.Callback) for c in callbacks)):
         raise ValueError(
@@ -175,6 +202,21 @@ def check_fit_arguments(callbacks, verbose, multipliers=None):
             "Argument `multipliers` must be a dict of per-layer learning-rate "
             "multipliers (e.g. from `keras_lr.optimizers.discriminative`). "
             f"Received: multipliers={multipliers!r}")
+
+
+def describe_cycle(schedule, epochs, steps, momentum, multipliers, result):
+    """The line `fit_one_cycle` prints before it trains: what it chose."""
+    source = "from the range test" if result is not None else "given"
+    start = schedule.max_learning_rate / schedule.div_factor
+    end = start / schedule.final_div_factor
+    text = (f"fit_one_cycle: {epochs} epochs x {steps} steps = {schedule.total_steps} steps; "
+            f"max_lr {schedule.max_learning_rate:.3g} ({source}), from {start:.3g} up for "
+            f"{schedule.pct_start:.0%} of the steps, then down to {end:.3g}")
+    if momentum is not None:
+        text += f"; momentum {momentum[0]:g} -> {momentum[1]:g} and back"
+    if multipliers is not None:
+        text += f"; {len(set(dict(multipliers).values()))} per-layer rate groups"
+    return text + "."
 
 
 def _momentum_pair(momentum):
@@ -222,6 +264,12 @@ def _resolve_max_lr(max_lr, div_factor, model, x, y, batch_size, validation_spli
         result = max_lr
         low, high = result.suggest_range()
         return high, (high / low if div_factor is None else div_factor), result
+    if isinstance(max_lr, slice):
+        raise TypeError(
+            "Argument `max_lr` must be a number or a `find_lr` result. fastai's "
+            "`max_lr=slice(low, high)` (a rate per layer group) is, here, `max_lr=high` "
+            "and `multipliers=keras_lr.optimizers.discriminative(model, (low, high), "
+            f"groups=...)`. Received: max_lr={max_lr!r}")
     max_lr = _validation.require_positive("max_lr", max_lr)
     return max_lr, (DEFAULT_DIV_FACTOR if div_factor is None else div_factor), result
 
@@ -320,7 +368,7 @@ def fit_one_cycle(model, x=None, y=None, *, epochs, max_lr=None, batch_size=None
     # Everything is checked before any training (the range test).
     if momentum is not None:
         _momentum_pair(momentum)
-    check_fit_arguments(callbacks, verbose, multipliers)
+    check_fit_arguments(callbacks, verbose, multipliers, fit_kwargs, model)
     if multipliers is not None and model.built:
         LRMultiplier(keras.optimizers.SGD(), multipliers).check_keys(model)
     if fit_kwargs.get("initial_epoch", 0):
@@ -363,6 +411,9 @@ def fit_one_cycle(model, x=None, y=None, *, epochs, max_lr=None, batch_size=None
         arguments["optimizer"] = one_cycle_optimizer(
             model.optimizer, schedule, momentum=momentum, multipliers=multipliers)
         model.compile(**arguments)
+    if verbose != 0:
+        keras_private.print_msg(describe_cycle(schedule, epochs, steps, momentum, multipliers,
+                                               result))
     history = model.fit(
         x, y, epochs=epochs, batch_size=batch_size, steps_per_epoch=steps_per_epoch,
         validation_split=validation_split, validation_data=validation_data,

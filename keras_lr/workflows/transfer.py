@@ -171,7 +171,8 @@ def fine_tune(model, x=None, y=None, *, backbone, epochs, freeze_epochs=1, base_
     _validation.require_number("pct_start", pct_start, minimum=0, maximum=1,
                                min_inclusive=False, max_inclusive=False)
     _validation.require_positive("div_factor", div_factor)
-    check_fit_arguments(callbacks, verbose)
+    check_fit_arguments(callbacks, verbose, fit_kwargs=fit_kwargs, model=model,
+                        caller="fine_tune", own=("base_lr", "freeze_epochs"))
     groups = _validation.require_int("groups", groups, minimum=2)
     backbone = _find_backbone(model, backbone)
     if any(isinstance(c, keras.callbacks.BackupAndRestore) for c in callbacks or ()):

@@ -275,3 +275,21 @@ def test_a_multiplier_scales_the_layers_step(fresh_session, cls):
         ulp = np.finfo("float32").eps * max(1.0, np.max(np.abs(WEIGHTS[i])))
         np.testing.assert_allclose(ours, (0.25 if i < 2 else 1.0) * base, rtol=1e-5,
                                    atol=2 * ulp)
+
+
+@pytest.mark.parametrize("name", ["Prodigy", "DAdaptAdam", "DoG", "DoWG"])
+def test_a_learning_rate_as_for_adam_warns(name):
+    # Their `learning_rate` multiplies the step they estimate: 1e-3 (Adam's
+    # habit) takes 1000x smaller steps and trains nothing, silently.
+    import warnings
+
+    cls = getattr(keras_lr.optimizers, name)
+    with pytest.warns(UserWarning, match=r"1,000x smaller steps.*learning_rate=0.001"):
+        cls(learning_rate=1e-3)
+    with pytest.warns(UserWarning, match=r"20x larger steps"):
+        cls(learning_rate=20.0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        cls(learning_rate=0.5)
+        cls()
+        keras_lr.optimizers.ScheduleFreeAdamW(learning_rate=1e-3)  # a real step size

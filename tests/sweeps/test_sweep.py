@@ -401,3 +401,19 @@ def test_a_torch_data_loader_equals_the_arrays(fresh_session, data):
         torch.utils.data.TensorDataset(torch.tensor(x), torch.tensor(y)), batch_size=32)
     result = keras_lr.sweep(_mlp(), loader, learning_rates=rates, epochs=EPOCHS, verbose=0)
     _assert_same_result(result, arrays)
+
+
+def test_it_says_what_it_found_and_by_what(fresh_session, data, capsys):
+    (x, y), validation = data
+    result = keras_lr.sweep(_mlp(), x[:64], y[:64], learning_rates=[1e-3, 1e-2, 1e3],
+                            epochs=1, batch_size=16, verbose=1)
+    line = capsys.readouterr().out.strip().splitlines()[-1]
+    diverged = sum(d is not None for d in result.diverged_at)
+    assert line == (f"sweep: 3 learning rates from 0.001 to 1e+03, 1 epochs each; {diverged} "
+                    "diverged; "
+                    f"best {result.best():.3g} by the last epoch's loss (training loss: pass "
+                    "`validation_data` to rank on held-out data).")
+    keras_lr.sweep(_mlp(), x[:64], y[:64], learning_rates=[1e-3, 1e-2], epochs=1,
+                   batch_size=16, validation_data=validation, verbose=1)
+    assert capsys.readouterr().out.strip().splitlines()[-1].endswith("by the last epoch's "
+                                                                    "val_loss.")

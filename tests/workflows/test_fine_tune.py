@@ -145,3 +145,22 @@ def test_errors(fresh_session):
     with pytest.raises(ValueError, match="no trainable weights outside the backbone"):
         keras_lr.fine_tune(whole, x, y, backbone=whole.layers[0], epochs=1, groups=2)
     assert body.trainable  # nothing was changed
+
+
+def test_the_multipliers_are_read_on_the_model_optimizer():
+    # After fine_tune the model's optimizer is a ScheduledMomentum around the
+    # LRMultiplier: its multipliers are read on it, as on the LRMultiplier.
+    from keras_lr.optimizers import LRMultiplier
+    from keras_lr.optimizers import ScheduledMomentum
+
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2, name="a"),
+                              keras.layers.Dense(1, name="b")])
+    momentum = keras_lr.schedules.OneCycleMomentum(10)
+    inner = LRMultiplier(keras.optimizers.Adam(), {"a": 0.1})
+    outer = ScheduledMomentum(inner, momentum)
+    model.compile(outer, "mse")
+    model.fit(np.ones((4, 3)), np.ones((4, 1)), verbose=0)
+    assert outer.variable_multipliers(model) == inner.variable_multipliers(model)
+    assert set(outer.variable_multipliers(model).values()) == {0.1, 1.0}
+    with pytest.raises(ValueError, match="no LRMultiplier inside"):
+        ScheduledMomentum(keras.optimizers.Adam(), momentum).variable_multipliers(model)

@@ -255,3 +255,36 @@ def test_mixed_precision_and_multipliers_are_kept(fresh_session):
     # The loss scale skips the first steps (their float16 gradients overflow):
     # the schedule follows the steps applied.
     assert 0 < int(outer.iterations.numpy()) <= 8
+
+
+def test_it_says_what_it_chose(capsys):
+    x = np.random.default_rng(0).normal(size=(200, 4)).astype("float32")
+    y = x @ np.array([[1.0], [-2.0], [0.5], [3.0]], dtype="float32")
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1)])
+    model.compile(optimizer=keras.optimizers.SGD(momentum=0.9), loss="mse")
+    keras_lr.fit_one_cycle(model, x, y, epochs=3, max_lr=0.1, batch_size=50, div_factor=10,
+                           verbose=2)
+    line = next(line for line in capsys.readouterr().out.splitlines()
+                if line.startswith("fit_one_cycle:"))
+    # 3 epochs of ceil(200 / 50) steps; from 0.1 / 10, down to 0.01 / 4e3.
+    assert line == ("fit_one_cycle: 3 epochs x 4 steps = 12 steps; max_lr 0.1 (given), from "
+                    "0.01 up for 25% of the steps, then down to 2.5e-06; momentum 0.95 -> "
+                    "0.85 and back.")
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    ({"max_lr": slice(1e-4, 1e-2)}, r"max_lr=high.*discriminative"),
+    ({"lr_max": 1e-2}, r"`lr_max`: fastai's `lr_max` is `max_lr` here"),
+    ({"max_lr": 1e-2, "moms": (0.95, 0.85)}, r"`moms` is `momentum`"),
+    ({"max_lr": 1e-2, "shufle": True}, r"`shufle`: it is neither one of its own"),
+])
+def test_fastai_habits_and_typos_are_pointed_to_their_names(kwargs, match):
+    # Before anything trains (no range test runs: it would take a while).
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1)])
+    model.compile(optimizer="adam", loss="mse")
+    before = [w.copy() for w in model.get_weights()]
+    with pytest.raises(TypeError, match=match):
+        keras_lr.fit_one_cycle(model, np.zeros((64, 4)), np.zeros((64, 1)), epochs=1,
+                               verbose=0, **kwargs)
+    for a, b in zip(model.get_weights(), before):
+        np.testing.assert_array_equal(a, b)
