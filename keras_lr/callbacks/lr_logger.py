@@ -57,7 +57,10 @@ class LearningRateLogger(keras.callbacks.Callback):
     - `momentum` (SGD, RMSprop) or `beta_1` (the Adam family): the value the
       step used, scheduled (a `keras_lr.optimizers.ScheduledMomentum`, or a
       schedule given to the optimizer) or constant; absent for optimizers
-      that have neither.
+      that have neither;
+    - `weight_decay`: the optimizer's `weight_decay` where it is set (AdamW,
+      or any optimizer given one), as Lightning's `LearningRateMonitor`
+      logs each group's; absent without.
 
     The values go into the batch and epoch `logs` (so `History`, a
     `keras.callbacks.TensorBoard` listed after this callback, and progress
@@ -133,6 +136,9 @@ class LearningRateLogger(keras.callbacks.Callback):
         if momentum is not None:
             name, value = momentum
             values[name] = _value_at(value, step)
+        weight_decay = getattr(innermost_optimizer(optimizer), "weight_decay", None)
+        if weight_decay is not None:
+            values["weight_decay"] = float(weight_decay)
         owner = _effective_rate_owner(optimizer)
         if owner is not None:
             # A learning-rate-free optimizer: the step size it estimated (a

@@ -113,6 +113,19 @@ def _cycle_pydataset(dataset, rng):
             yield dataset[int(i)]
 
 
+def _host_batch(batch):
+    """A batch with PyTorch tensors (a `torch.utils.data.DataLoader`'s) as
+    NumPy arrays and a list as a tuple, which the replaying generator hands
+    to `fit` on every backend; anything else as it is."""
+    def convert(leaf):
+        if type(leaf).__module__.split(".")[0] == "torch" and hasattr(leaf, "detach"):
+            return leaf.detach().cpu().numpy()
+        return leaf
+    if isinstance(batch, list):  # a DataLoader yields lists; `fit` wants a tuple
+        batch = tuple(batch)
+    return keras.tree.map_structure(convert, batch)
+
+
 def _cycle_iterable(iterable, cache, rng):
     """Yields from a generator, then replays what it yielded (cycling).
 
@@ -124,6 +137,7 @@ def _cycle_iterable(iterable, cache, rng):
             for i in rng.permutation(len(cache)):
                 yield cache[int(i)]
     for item in iterable:
+        item = _host_batch(item)
         cache.append(item)
         yield item
     if not cache:
@@ -242,7 +256,8 @@ def find_lr(model, x=None, y=None, *, batch_size=None, start_lr=1e-7, end_lr=10.
     Args:
         model: A compiled `keras.Model`.
         x: Input data, as for `model.fit`: NumPy arrays (or a list/dict of
-            them), a `tf.data.Dataset`, a `keras.utils.PyDataset` or a
+            them), a `tf.data.Dataset`, a `keras.utils.PyDataset`, a
+            `torch.utils.data.DataLoader` (on every backend, as `fit`) or a
             generator of `(x, y)` batches. Data shorter than the sweep is
             cycled.
         y: Targets, with array `x`.
@@ -396,6 +411,15 @@ def _passes(x, batch_size, batches, sample):
     return None, None
 
 
+def _reiterable(x):
+    """An iterable that starts again at each `iter` (a DataLoader, a list of
+    batches), which can be read ahead; a generator cannot."""
+    try:
+        return iter(x) is not x
+    except TypeError:
+        return False
+
+
 def _check_targets(model, x, y):
     if y is None and _is_array_data(x) and getattr(model, "loss", None) is not None:
         raise ValueError(
@@ -411,8 +435,8 @@ def _first_batch(x, y, batch_size):
         return (xs,) if y is None else (xs, keras.tree.map_structure(take, y))
     if isinstance(x, keras.utils.PyDataset):
         batch = x[0]
-    elif _as_tf_dataset(x) is not None:
-        batch = next(iter(x), None)
+    elif _as_tf_dataset(x) is not None or _reiterable(x):
+        batch = _host_batch(next(iter(x), None))
         if batch is None:
             raise ValueError("The dataset is empty: the range test needs data.")
     else:

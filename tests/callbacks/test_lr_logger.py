@@ -67,6 +67,21 @@ def test_momentum_only_where_defined(fresh_session, optimizer, key, value):
         assert not np.isnan(logger.history[key]).any()
 
 
+@pytest.mark.parametrize("optimizer,expected", [
+    (keras.optimizers.SGD(0.01, momentum=0.5, weight_decay=0.05),
+     {"momentum": 0.5, "weight_decay": 0.05}),
+    (keras.optimizers.AdamW(0.01, beta_1=0.8, weight_decay=0.02),
+     {"beta_1": 0.8, "weight_decay": 0.02}),
+])
+def test_weight_decay_where_set(fresh_session, optimizer, expected):
+    logger = LearningRateLogger()
+    x, y = _data()
+    _model(optimizer).fit(x, y, batch_size=8, epochs=1, verbose=0, callbacks=[logger])
+    assert set(logger.history) - {"step", "learning_rate"} == set(expected)
+    for key, value in expected.items():
+        np.testing.assert_allclose(logger.history[key], [value] * 4, rtol=1e-6)
+
+
 def test_same_tensorboard_run_as_keras(fresh_session, tmp_path):
     tf = pytest.importorskip("tensorflow")  # tf.data, TensorBoard event files
 
