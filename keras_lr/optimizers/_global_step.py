@@ -75,9 +75,12 @@ def _times(ratio):
 
 def _warn_multiplier(name, learning_rate):
     """A learning-rate-free optimizer given a learning rate as for Adam."""
-    how = (f"about {_times(1.0 / learning_rate)} smaller steps than it estimates"
-           if learning_rate > 0 else "no steps at all") if learning_rate < 0.1 else \
-        f"about {_times(learning_rate)} larger steps than it estimates"
+    if learning_rate == 0:
+        how = "no steps at all"
+    elif learning_rate < 1:
+        how = f"about {_times(1.0 / learning_rate)} smaller steps than it estimates"
+    else:
+        how = f"about {_times(learning_rate)} larger steps than it estimates"
     warnings.warn(
         f"{name}: `learning_rate` multiplies the step size it estimates; it is not a "
         f"step size (keep it near 1.0, 0.5 to 2 for a gentler or bolder run). This one "

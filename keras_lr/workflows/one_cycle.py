@@ -176,13 +176,13 @@ FASTAI_NAMES = {"lr_max": "max_lr", "base_lr": "max_lr", "div": "div_factor",
 
 
 def check_fit_arguments(callbacks, verbose, multipliers=None, fit_kwargs=None, model=None,
-                        caller="fit_one_cycle", own=()):
+                        caller="fit_one_cycle"):
     """The arguments a workflow passes on to `fit` or an `LRMultiplier`,
     checked before the range test (minutes before `fit` would check them).
     `fit_kwargs` (what goes on to `model.fit`) must be `fit`'s: a fastai name
-    is pointed to its name here (`own`: the caller's own arguments)."""
+    is pointed to its name here."""
     for key in fit_kwargs or ():
-        if key in FASTAI_NAMES and key not in own:
+        if key in FASTAI_NAMES:
             raise TypeError(
                 f"{caller}() got an unexpected keyword argument `{key}`: fastai's `{key}` "
                 f"is `{FASTAI_NAMES[key]}` here.")

@@ -33,6 +33,21 @@ def _find_backbone(model, backbone):
     return backbone
 
 
+def _trainable_flags(backbone):
+    """A function that puts back the `trainable` flag of `backbone` and of
+    every layer inside it as they are now. Setting `trainable` on a model
+    sets it on every layer inside, so each layer's own flag is put back,
+    outermost first: a non-trainable BatchNormalization inside a trainable
+    backbone stays non-trainable."""
+    layers = [backbone, *keras_private.flatten_layers(backbone)]
+    flags = [layer.trainable for layer in layers]
+
+    def restore():
+        for layer, trainable in zip(layers, flags):
+            layer.trainable = trainable
+    return restore
+
+
 def backbone_groups(model, backbone, groups=3):
     """Layer groups for discriminative LRs: the backbone cut into
     `groups - 1` groups of equal depth, bottom first, then the head (every
@@ -54,20 +69,14 @@ def backbone_groups(model, backbone, groups=3):
     """
     backbone = _find_backbone(model, backbone)
     groups = _validation.require_int("groups", groups, minimum=2)
-    # Its weights count as trainable while grouping. Setting `trainable` on a
-    # model sets it on every layer inside, so each layer's own flag is put
-    # back (outermost first): a non-trainable BatchNormalization inside a
-    # trainable backbone stays non-trainable.
-    layers = [backbone, *keras_private.flatten_layers(backbone)]
-    was = [layer.trainable for layer in layers]
-    backbone.trainable = True
+    restore = _trainable_flags(backbone)
+    backbone.trainable = True  # its weights count as trainable while grouping
     try:
         body = weighted_layers(backbone)
         inside = {id(layer) for layer in body}
         head = [layer for layer in weighted_layers(model) if id(layer) not in inside]
     finally:
-        for layer, trainable in zip(layers, was):
-            layer.trainable = trainable
+        restore()
     if len(body) < groups - 1:
         raise ValueError(
             f"Argument `groups` must be at most 1 + the {len(body)} layers with "
@@ -172,7 +181,7 @@ def fine_tune(model, x=None, y=None, *, backbone, epochs, freeze_epochs=1, base_
                                min_inclusive=False, max_inclusive=False)
     _validation.require_positive("div_factor", div_factor)
     check_fit_arguments(callbacks, verbose, fit_kwargs=fit_kwargs, model=model,
-                        caller="fine_tune", own=("base_lr", "freeze_epochs"))
+                        caller="fine_tune")
     groups = _validation.require_int("groups", groups, minimum=2)
     backbone = _find_backbone(model, backbone)
     if any(isinstance(c, keras.callbacks.BackupAndRestore) for c in callbacks or ()):
@@ -190,7 +199,7 @@ def fine_tune(model, x=None, y=None, *, backbone, epochs, freeze_epochs=1, base_
     common = dict(batch_size=batch_size, steps_per_epoch=steps_per_epoch,
                   validation_split=validation_split, validation_data=validation_data,
                   callbacks=callbacks, verbose=verbose, **fit_kwargs)
-    was_trainable = backbone.trainable
+    restore = _trainable_flags(backbone)
     frozen_history = None
     try:
         backbone.trainable = False
@@ -210,7 +219,7 @@ def fine_tune(model, x=None, y=None, *, backbone, epochs, freeze_epochs=1, base_
         # non-trainable BatchNormalization always runs in inference mode.
         _freeze_batchnorm(backbone)
     except BaseException:
-        backbone.trainable = was_trainable
+        restore()
         raise
     high = peak / 2.0
     multipliers = discriminative(

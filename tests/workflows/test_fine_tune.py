@@ -164,3 +164,24 @@ def test_the_multipliers_are_read_on_the_model_optimizer():
     assert set(outer.variable_multipliers(model).values()) == {0.1, 1.0}
     with pytest.raises(ValueError, match="no LRMultiplier inside"):
         ScheduledMomentum(keras.optimizers.Adam(), momentum).variable_multipliers(model)
+
+
+def test_a_failed_first_phase_leaves_every_trainable_flag_as_it_was():
+    # Setting `trainable` on the backbone sets it on every layer inside: the
+    # user's own frozen layer inside stays frozen after an error.
+    inputs = keras.Input((4,))
+    body = keras.Sequential([keras.layers.Dense(4, name="a"), keras.layers.Dense(4, name="b"),
+                             keras.layers.Dense(4, name="c")], name="body")
+    model = keras.Model(inputs, keras.layers.Dense(1, name="head")(body(inputs)))
+    model.compile(keras.optimizers.Adam(), "mse")
+    body.get_layer("b").trainable = False
+
+    class Stop(keras.callbacks.Callback):
+        def on_train_begin(self, logs=None):
+            raise RuntimeError("stop")
+
+    with pytest.raises(RuntimeError, match="stop"):
+        keras_lr.fine_tune(model, np.zeros((640, 4)), np.zeros((640, 1)), backbone=body,
+                           epochs=1, base_lr=1e-3, groups=2, callbacks=[Stop()], verbose=0)
+    assert body.trainable
+    assert [layer.trainable for layer in body.layers] == [True, False, True]
