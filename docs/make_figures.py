@@ -33,6 +33,7 @@ def digest():
     """A digest of every file the figures are drawn from."""
     files = [pathlib.Path(__file__).resolve()]
     files += sorted((ROOT / "keras_lr").rglob("*.py")) + sorted((ROOT / "examples").glob("*.py"))
+    files.append(ROOT / "benchmarks" / "finder_tasks.py")
     sha = hashlib.sha256()
     for path in files:
         sha.update(str(path.relative_to(ROOT)).encode())
@@ -208,6 +209,34 @@ def finder():
     figure.axes[0].set_title(
         "find_lr on the digits MLP (Adam): " + repr(result).split(", ", 3)[-1][:-1], fontsize=8)
     _save(figure, "finder_digits_mlp.png")
+
+
+def finder_tasks():
+    """The range test on three of the finder benchmark's tasks, drawn as the
+    digits MLP's figure (the median of three sweeps, their band)."""
+    import sys
+
+    # benchmarks/ has its own `_data` module, as examples/ has (imported above).
+    examples_data = sys.modules.pop("_data", None)
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    try:
+        import finder_tasks as tasks
+    finally:
+        sys.path.remove(str(ROOT / "benchmarks"))
+        if examples_data is not None:
+            sys.modules["_data"] = examples_data
+
+    for slug, name in (("digits_cnn", "finder_digits_cnn.png"),
+                       ("breast_cancer_rmsprop", "finder_breast_cancer_mlp.png"),
+                       ("diabetes_sgd", "finder_diabetes_regression_mlp.png")):
+        task = tasks.load(tasks.by_slug(slug))
+        x, y, _, _ = task["data"]
+        model = tasks.compiled(task, 1e-3, seed=0)
+        result = keras_lr.find_lr(model, x, y, batch_size=task["batch_size"], seed=0,
+                                  verbose=0)
+        figure = result.plot()
+        figure.axes[0].set_title(f"find_lr on {task['name']}", fontsize=9)
+        _save(figure, name)
 
 
 def workflows():
@@ -400,6 +429,7 @@ def _draw_all():
     lr_control()
     per_layer()
     finder()
+    finder_tasks()
     workflows()
     lr_free()
     sweep()

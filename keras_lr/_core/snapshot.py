@@ -216,14 +216,3 @@ class TrainingState:
         if attributes:
             for name, value in self._attributes.items():
                 setattr(model, name, value)
-
-    def differences(self):
-        """Paths of the variables whose value differs from the snapshot."""
-        sync_jax_state(self.model)
-        return [
-            variable.path
-            for variable, value in zip(self._variables, self._values)
-            if not np.array_equal(
-                np.asarray(ops.convert_to_numpy(variable)), value, equal_nan=True
-            )
-        ]

@@ -147,7 +147,7 @@ class LRFinderResult:
         except _suggestions.UnreliableCurveError as e:
             text += f"no reliable suggestion: {e}"
         for caution in cautions:
-            text += f" Caution: {caution}"
+            text += f". Caution: {caution}"
         return text
 
     def reliability(self):

@@ -32,6 +32,12 @@ class DoWG(EtaStepOptimizer):
     step with a NaN or infinite gradient is skipped entirely (weights,
     distance and gradient sum unchanged).
 
+    Sensitive on softmax classifiers (measured, the digits MLP, 5 epochs, as
+    optax's DoWG would give: the update is the same): at the defaults `eta`
+    settles near 1.7 and validation accuracy stays near chance (0.20);
+    `learning_rate=0.5` reached 0.89; `learning_rate=0.1` stalled at 0.10.
+    `keras_lr.optimizers.DoG` or `Prodigy` need no such choice there.
+
     Args:
         learning_rate: Float or `LearningRateSchedule`: a factor on `eta`.
             Defaults to `1.0`.

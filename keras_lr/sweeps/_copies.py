@@ -37,7 +37,21 @@ class _ScaledSchedule(keras.optimizers.schedules.LearningRateSchedule):
         return keras.ops.cast(self.scale, "float32") * keras.ops.cast(base, "float32")
 
     def get_config(self):
-        return {"schedule": self.schedule}
+        # The scale as a number (a sweep's is a variable: its current value).
+        scale = self.scale
+        if not isinstance(scale, (int, float)):
+            scale = float(keras.ops.convert_to_numpy(scale))
+        schedule = self.schedule
+        if isinstance(schedule, keras.optimizers.schedules.LearningRateSchedule):
+            schedule = keras.saving.serialize_keras_object(schedule)
+        return {"schedule": schedule, "scale": scale}
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        if isinstance(config["schedule"], dict):
+            config["schedule"] = keras.saving.deserialize_keras_object(config["schedule"])
+        return cls(**config)
 
 
 def _nbytes(values):

@@ -17,6 +17,7 @@ from keras_lr.tuning.divergence import require_finite_history
 from keras_lr.tuning.divergence import validate_factor
 from keras_lr.tuning.divergence import with_divergence_stop
 from keras_lr.tuning.hypermodel import LEARNING_RATE
+from keras_lr.tuning.hypermodel import LRHyperModel
 from keras_lr.tuning.results import completed_trials
 from keras_lr.tuning.results import rank
 from keras_lr.tuning.results import REASON_FILE
@@ -55,6 +56,24 @@ def _is_searched(hp):
     if "min_value" in config:  # Int, Float
         return config["min_value"] != config["max_value"]
     return isinstance(hp, kt.engine.hyperparameters.Boolean)
+
+
+def _lr_only(hypermodel):
+    """An `LRHyperModel` left at its default schedules, narrowed to "constant".
+
+    CoarseToFine searches the learning rate only; the default's `schedule`
+    choice would be held at its default value ("constant") anyway, so it is
+    narrowed (a new hypermodel: the user's keeps its three) and said,
+    instead of refused. Schedules the user named are checked as given.
+    """
+    if not (isinstance(hypermodel, LRHyperModel) and hypermodel.schedules_by_default):
+        return hypermodel
+    narrowed = hypermodel.with_schedules(("constant",))
+    keras_private.print_msg(
+        "CoarseToFine searches the learning rate at a constant rate: LRHyperModel's "
+        "default schedules narrowed to ('constant',). Pass `schedules=` with one name "
+        "(e.g. `schedules=('one_cycle',)`) to search under another.")
+    return narrowed
 
 
 def decade_points(min_lr, max_lr):
@@ -441,7 +460,7 @@ class CoarseToFine(kt.Tuner):
             max_retries_per_trial=max_retries_per_trial,
             max_consecutive_failed_trials=max_consecutive_failed_trials)
         self._ran_a_trial = True
-        super().__init__(oracle, hypermodel, **kwargs)
+        super().__init__(oracle, _lr_only(hypermodel), **kwargs)
         if self.hypermodel is not None and isinstance(self.oracle, CoarseToFineOracle):
             # (A worker's oracle is a client of the chief's, which checks.)
             oracle.bounds()  # a seed outside the bounds fails here, not in `search`

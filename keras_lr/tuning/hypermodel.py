@@ -28,6 +28,7 @@ def _cosine(learning_rate, total_steps):
 
 
 BUILTIN_SCHEDULES = {"constant": None, "one_cycle": _one_cycle, "cosine": _cosine}
+DEFAULT_SCHEDULES = ("constant", "one_cycle", "cosine")
 
 
 def _schedule_factories(schedules):
@@ -151,8 +152,11 @@ class LRHyperModel(kt.HyperModel):
         max_lr: Float > `min_lr`. Defaults to `1.0`.
         schedules: Names among `"constant"`, `"one_cycle"`, `"cosine"`, or a
             dict `{name: factory}` with `factory(learning_rate, total_steps)
-            -> LearningRateSchedule` (or `None` for constant). Defaults to
-            all three built-ins; the first is the default value.
+            -> LearningRateSchedule` (or `None` for constant). The first is
+            the `schedule` choice's default value. Defaults to `None`: the
+            three built-ins for keras-tuner's tuners, and `"constant"` under
+            `keras_lr.tuning.CoarseToFine`, which searches the rate only
+            (it says so; pass one name to choose another).
         loss: The loss, as for `model.compile`. Required.
         metrics: As for `model.compile`. Defaults to `None`.
         optimizer_kwargs: Dict of fixed optimizer arguments (e.g.
@@ -187,10 +191,15 @@ class LRHyperModel(kt.HyperModel):
     """
 
     def __init__(self, build_model, optimizer="adam", min_lr=1e-6, max_lr=1.0,
-                 schedules=("constant", "one_cycle", "cosine"), loss=None,
+                 schedules=None, loss=None,
                  metrics=None, optimizer_kwargs=None, tune_optimizer=None,
                  compile_kwargs=None, divergence_factor=4.0, name=None):
         super().__init__(name=name)
+        self._arguments = dict(
+            build_model=build_model, optimizer=optimizer, min_lr=min_lr, max_lr=max_lr,
+            schedules=schedules, loss=loss, metrics=metrics,
+            optimizer_kwargs=optimizer_kwargs, tune_optimizer=tune_optimizer,
+            compile_kwargs=compile_kwargs, divergence_factor=divergence_factor, name=name)
         if not (callable(build_model) or isinstance(build_model, kt.HyperModel)):
             raise TypeError(
                 "Argument `build_model` must be a function `build_model(hp)` "
@@ -205,7 +214,11 @@ class LRHyperModel(kt.HyperModel):
             raise ValueError(
                 f"Argument `max_lr` must be > min_lr={self.min_lr!r}. "
                 f"Received: max_lr={max_lr!r}")
-        self.schedules = _schedule_factories(schedules)
+        self.schedules = _schedule_factories(DEFAULT_SCHEDULES if schedules is None
+                                             else schedules)
+        # Whether the schedules are the default, which CoarseToFine (it
+        # searches the rate only) narrows to "constant" instead of refusing.
+        self.schedules_by_default = schedules is None
         if loss is None:
             raise ValueError(
                 "Argument `loss` is required: `build_model` returns an "
@@ -230,6 +243,17 @@ class LRHyperModel(kt.HyperModel):
                     f"Argument `compile_kwargs` must not hold `{key}`: pass it "
                     f"as the `{key}` argument. Received: compile_kwargs={compile_kwargs!r}")
         self.divergence_factor = validate_factor(divergence_factor)
+
+    def with_schedules(self, schedules):
+        """A new hypermodel with these arguments but `schedules`.
+
+        Args:
+            schedules: As for the constructor.
+
+        Returns:
+            A new `LRHyperModel`; this one is left as it is.
+        """
+        return LRHyperModel(**dict(self._arguments, schedules=schedules))
 
     def _hyperparameters(self, hp):
         learning_rate = hp.Float(LEARNING_RATE, self.min_lr, self.max_lr, sampling="log")

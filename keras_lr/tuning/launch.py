@@ -117,6 +117,7 @@ def launch(command, workers=None, gpus=None, host="127.0.0.1", port=None,
                 KERASTUNER_ORACLE_IP=host, KERASTUNER_ORACLE_PORT=str(port))
     if log_dir:
         os.makedirs(log_dir, exist_ok=True)
+    logs = []  # the processes' log files, closed when they have ended
 
     def start(tuner_id, device):
         process_env = dict(base, KERASTUNER_TUNER_ID=tuner_id)
@@ -125,6 +126,8 @@ def launch(command, workers=None, gpus=None, host="127.0.0.1", port=None,
         elif device is not None:
             process_env["CUDA_VISIBLE_DEVICES"] = device
         out = open(os.path.join(log_dir, f"{tuner_id}.log"), "w") if log_dir else None
+        if out is not None:
+            logs.append(out)
         return subprocess.Popen(command, env=process_env, stdout=out,
                                 stderr=subprocess.STDOUT if out else None,
                                 start_new_session=True)
@@ -150,6 +153,8 @@ def launch(command, workers=None, gpus=None, host="127.0.0.1", port=None,
             time.sleep(0.5)
     finally:
         ended = _end(list(processes.values()))
+        for log in logs:
+            log.close()
     return {k: None if p in ended else p.returncode for k, p in processes.items()}
 
 

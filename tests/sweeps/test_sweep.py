@@ -417,3 +417,20 @@ def test_it_says_what_it_found_and_by_what(fresh_session, data, capsys):
                    batch_size=16, validation_data=validation, verbose=1)
     assert capsys.readouterr().out.strip().splitlines()[-1].endswith("by the last epoch's "
                                                                     "val_loss.")
+
+
+@pytest.mark.parametrize("schedule", [1.0, "one_cycle"])
+def test_the_per_copy_schedule_config_loads_back(fresh_session, schedule):
+    # A sweep scales each copy's rate by a variable; its config holds that
+    # scale's value and the (serialized) schedule, and loads back.
+    from keras_lr.sweeps._copies import _ScaledSchedule
+
+    if schedule == "one_cycle":
+        schedule = keras_lr.schedules.OneCycle(0.1, total_steps=100)
+    scale = keras.Variable(0.25)
+    scaled = _ScaledSchedule(schedule, scale)
+    config = json.loads(json.dumps(keras.saving.serialize_keras_object(scaled)))
+    loaded = keras.saving.deserialize_keras_object(config)
+    for step in (0, 30, 99):
+        expected = 0.25 * (schedule(step) if callable(schedule) else schedule)
+        np.testing.assert_allclose(float(loaded(step)), float(expected), rtol=1e-6)

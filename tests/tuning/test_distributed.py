@@ -91,6 +91,23 @@ def test_launcher_reports_a_chief_that_never_listens():
                         workers=1, timeout=2)
 
 
+def test_launcher_closes_its_log_files(tmp_path):
+    # An unclosed file is a ResourceWarning when it is collected.
+    import gc
+    import warnings
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ResourceWarning)
+        with pytest.raises(RuntimeError, match="did not start listening"):
+            launcher.launch([sys.executable, "-c", "print('started')"], workers=1,
+                            timeout=2, log_dir=str(tmp_path / "logs"))
+        gc.collect()
+    unclosed = [str(w.message) for w in caught if issubclass(w.category, ResourceWarning)
+                and "chief.log" in str(w.message)]
+    assert unclosed == []
+    assert "started" in (tmp_path / "logs" / "chief.log").read_text()
+
+
 @pytest.mark.parametrize("kwargs, message", [
     (dict(workers=0), "Argument `workers` must be an integer >= 1"),
     (dict(workers=None), "Argument `workers` must be an integer >= 1"),

@@ -272,6 +272,35 @@ def test_coarse_to_fine_trials_run_under_mirrored_strategy(data, tmp_path, mirro
         assert model.optimizer._learning_rate.total_steps == math.ceil(N / 32)
 
 
+def test_coarse_to_fine_takes_the_default_hypermodel_at_a_constant_rate(data, tmp_path,
+                                                                         capsys):
+    # The two classes compose at their defaults: CoarseToFine searches the rate
+    # only, so the default three schedules become "constant" (said), on a copy.
+    x, y, xv, yv = data
+    given = hypermodel(min_lr=1e-2, max_lr=1e-1)
+    assert list(given.schedules) == ["constant", "one_cycle", "cosine"]
+    tuner = CoarseToFine(given, objective="val_accuracy", max_trials=3,
+                         directory=str(tmp_path))
+    assert "default schedules narrowed to ('constant',)" in capsys.readouterr().out
+    assert list(given.schedules) == ["constant", "one_cycle", "cosine"]  # theirs kept
+    tuner.search(x, y, validation_data=(xv, yv), epochs=1, verbose=0)
+    assert all(t.status == "COMPLETED" for t in tuner.oracle.trials.values())
+    assert all("schedule" not in t.hyperparameters.values
+               for t in tuner.oracle.trials.values())
+    assert all(1e-2 <= t.hyperparameters.values["learning_rate"] <= 1e-1  # its bounds kept
+               for t in tuner.oracle.trials.values())
+    # Named schedules are the user's choice: several are still refused.
+    with pytest.raises(ValueError, match=r"also declares `schedule` \(Choice\)"):
+        CoarseToFine(hypermodel(schedules=("constant", "one_cycle")), max_trials=8,
+                     directory=str(tmp_path / "named"))
+    # keras-tuner's own tuners still choose among the three.
+    random = kt.RandomSearch(hypermodel(), objective="val_loss", max_trials=1,
+                             directory=str(tmp_path / "random"))
+    assert random.oracle.hyperparameters.get("schedule") == "constant"
+    (choice,) = [hp for hp in random.oracle.hyperparameters.space if hp.name == "schedule"]
+    assert choice.values == ["constant", "one_cycle", "cosine"]
+
+
 def test_import_keras_lr_does_not_import_keras_tuner():
     import subprocess
     import sys
